@@ -79,10 +79,31 @@ public static class DiskImage
     /// parents are opened read-only and closed with the child. Without a resolver a differencing image
     /// opens with no parent: its header is readable, but reads of blocks it does not hold fail.
     /// </summary>
+    /// <remarks>
+    /// A file whose content matches no format opens as raw, except when its name ends in .vdi, .vmdk
+    /// or .vhd: then it is read as that format, so a damaged header is reported rather than ignored.
+    /// </remarks>
     public static IDiskImage Open(string path, bool readOnly = false, Func<Guid, string?>? resolveParent = null)
-        => OpenChain(path, readOnly, resolveParent, new List<string>());
+        => OpenChain(path, null, readOnly, resolveParent, new List<string>());
 
-    private static IDiskImage OpenChain(string path, bool readOnly, Func<Guid, string?>? resolveParent, List<string> chain)
+    /// <summary>
+    /// Opens an image that must be of <paramref name="format"/> (as the media registry records it):
+    /// a file of another format is refused, naming what is wrong with it as a <paramref name="format"/> image.
+    /// </summary>
+    public static IDiskImage OpenAs(string path, DiskFormat format, bool readOnly = false, Func<Guid, string?>? resolveParent = null)
+        => OpenChain(path, format, readOnly, resolveParent, new List<string>());
+
+    private static DiskFormat? FormatFromExtension(string path) =>
+        System.IO.Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".vdi" => DiskFormat.Vdi,
+            ".vmdk" => DiskFormat.Vmdk,
+            ".vhd" => DiskFormat.Vhd,
+            _ => null,
+        };
+
+    private static IDiskImage OpenChain(string path, DiskFormat? expected, bool readOnly,
+                                        Func<Guid, string?>? resolveParent, List<string> chain)
     {
         string full = System.IO.Path.GetFullPath(path);
         if (chain.Contains(full))
@@ -92,6 +113,10 @@ public static class DiskImage
         chain.Add(full);
 
         var format = DetectFormat(path);
+        if (expected is DiskFormat want && want != format && format != DiskFormat.Raw)
+            throw new DiskImageException(path, $"is a {FormatName(format)} image, not {FormatName(want)}");
+        if (format == DiskFormat.Raw)
+            format = expected ?? FormatFromExtension(path) ?? DiskFormat.Raw;
         DiskImageBase image = format switch
         {
             DiskFormat.Vdi => VdiImage.Open(path, readOnly),
@@ -109,7 +134,7 @@ public static class DiskImage
                     ?? throw new DiskImageException(path, $"parent image {{{vdi.ParentUuid}}} is not known (not registered)");
                 if (!System.IO.Path.IsPathRooted(parentPath))
                     parentPath = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full) ?? ".", parentPath);
-                var parent = OpenChain(parentPath, readOnly: true, resolveParent, chain);
+                var parent = OpenChain(parentPath, null, readOnly: true, resolveParent, chain);
                 try
                 {
                     vdi.AttachParent(parent, owns: true);
