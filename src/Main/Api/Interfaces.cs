@@ -95,7 +95,7 @@ public interface ISystemProperties
     uint ParallelPortCount { get; }
     uint MaxBootPosition { get; }
     bool RawModeSupported { get; }
-    bool ExclusiveHwVirt { get; }
+    bool ExclusiveHwVirt { get; set; }
     uint GetMaxNetworkAdapters(ChipsetType chipset);
     uint GetMaxInstancesOfStorageBus(ChipsetType chipset, StorageBus bus);
     uint GetMaxPortCountForStorageBus(StorageBus bus);
@@ -105,18 +105,18 @@ public interface ISystemProperties
     /// <summary>The default machine folder; setting null or empty restores the default.</summary>
     string DefaultMachineFolder { get; set; }
     string DefaultHardDiskFormat { get; }
-    string VRDEAuthLibrary { get; }
-    string WebServiceAuthLibrary { get; }
-    string DefaultVRDEExtPack { get; }
+    string VRDEAuthLibrary { get; set; }
+    string WebServiceAuthLibrary { get; set; }
+    string DefaultVRDEExtPack { get; set; }
     string DefaultCryptoExtPack { get; }
-    uint LogHistoryCount { get; }
-    string DefaultFrontend { get; }
-    string AutostartDatabasePath { get; }
+    uint LogHistoryCount { get; set; }
+    string DefaultFrontend { get; set; }
+    string AutostartDatabasePath { get; set; }
     string DefaultAdditionsISO { get; }
-    string LoggingLevel { get; }
-    string ProxyMode { get; }
-    string ProxyURL { get; }
-    string LanguageId { get; }
+    string LoggingLevel { get; set; }
+    string ProxyMode { get; set; }
+    string ProxyURL { get; set; }
+    string LanguageId { get; set; }
     IReadOnlyList<string> MediumFormats { get; }
 }
 
@@ -288,6 +288,10 @@ public interface IMachine
     bool AudioEnabledIn { get; }
     bool AudioEnabledOut { get; }
     AudioControllerType AudioController { get; }
+    /// <summary>The host audio driver name as stored (Null, Pulse, ALSA, OSS, Default).</summary>
+    string AudioDriver { get; }
+    /// <summary>Types of the USB controllers (OHCI, EHCI, XHCI).</summary>
+    IReadOnlyList<string> USBControllerTypes { get; }
     AudioCodecType AudioCodec { get; }
     ClipboardMode ClipboardMode { get; }
     DnDMode DnDMode { get; }

@@ -457,6 +457,8 @@ internal sealed class Machine : IMachine
     public bool AudioEnabledIn => Cfg.AudioEnabledIn;
     public bool AudioEnabledOut => Cfg.AudioEnabledOut;
     public AudioControllerType AudioController => Cfg.AudioController;
+    public string AudioDriver => Cfg.AudioDriver;
+    public IReadOnlyList<string> USBControllerTypes => Cfg.UsbControllerTypes;
     public AudioCodecType AudioCodec => Cfg.AudioCodec;
     public ClipboardMode ClipboardMode => Cfg.ClipboardMode;
     public DnDMode DnDMode => Cfg.DnDMode;

@@ -22,7 +22,11 @@ internal sealed class SystemProperties : ISystemProperties
     public uint ParallelPortCount => 2;
     public uint MaxBootPosition => 4;
     public bool RawModeSupported => false;
-    public bool ExclusiveHwVirt => _vbox.Global.ExclusiveHwVirt;
+    public bool ExclusiveHwVirt
+    {
+        get => _vbox.Global.ExclusiveHwVirt;
+        set => _vbox.UpdateGlobal(g => g.SetSystemProperty("exclusiveHwVirt", value ? "true" : "false"));
+    }
 
     public uint GetMaxNetworkAdapters(ChipsetType chipset) => chipset switch
     {
@@ -83,9 +87,9 @@ internal sealed class SystemProperties : ISystemProperties
         set
         {
             string? folder = string.IsNullOrEmpty(value) ? null : value;
-            if (folder != null && !Path.IsPathRooted(folder))
-                throw new VBoxException(ResultCode.E_INVALIDARG,
-                    $"Given default machine folder '{folder}' is not fully qualified", "SystemPropertiesWrap", "ISystemProperties");
+            // As in VirtualBox, a relative folder is taken relative to the configuration directory.
+            if (folder != null)
+                folder = Path.GetFullPath(Path.IsPathRooted(folder) ? folder : Path.Combine(_vbox.HomeFolder, folder));
             if (folder != null)
             {
                 try { Directory.CreateDirectory(folder); }
@@ -100,18 +104,88 @@ internal sealed class SystemProperties : ISystemProperties
     }
 
     public string DefaultHardDiskFormat => _vbox.Global.SystemProperty("defaultHardDiskFormat", "VDI");
-    public string VRDEAuthLibrary => _vbox.Global.SystemProperty("VRDEAuthLibrary", "VBoxAuth");
-    public string WebServiceAuthLibrary => _vbox.Global.SystemProperty("webServiceAuthLibrary", "VBoxAuth");
-    public string DefaultVRDEExtPack => _vbox.Global.SystemProperty("defaultVRDEExtPack", "");
+
+    private void Set(string attribute, string? value) => _vbox.UpdateGlobal(g => g.SetSystemProperty(attribute, value));
+
+    private static VBoxException Invalid(string message) => new(ResultCode.E_INVALIDARG, message, "SystemPropertiesWrap", "ISystemProperties");
+
+    public string VRDEAuthLibrary
+    {
+        get => _vbox.Global.SystemProperty("VRDEAuthLibrary", "VBoxAuth");
+        set => Set("VRDEAuthLibrary", string.IsNullOrEmpty(value) ? "VBoxAuth" : value);
+    }
+
+    public string WebServiceAuthLibrary
+    {
+        get => _vbox.Global.SystemProperty("webServiceAuthLibrary", "VBoxAuth");
+        set => Set("webServiceAuthLibrary", string.IsNullOrEmpty(value) ? "VBoxAuth" : value);
+    }
+
+    public string DefaultVRDEExtPack
+    {
+        get => _vbox.Global.SystemProperty("defaultVRDEExtPack", "");
+        set => Set("defaultVRDEExtPack", value);
+    }
+
     public string DefaultCryptoExtPack => _vbox.Global.SystemProperty("defaultCryptoExtPack", "");
-    public uint LogHistoryCount => _vbox.Global.LogHistoryCount;
-    public string DefaultFrontend => _vbox.Global.SystemProperty("defaultFrontend", "");
-    public string AutostartDatabasePath => _vbox.Global.SystemProperty("autostartDatabasePath", "");
+
+    public uint LogHistoryCount
+    {
+        get => _vbox.Global.LogHistoryCount;
+        set => Set("LogHistoryCount", value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public string DefaultFrontend
+    {
+        get => _vbox.Global.SystemProperty("defaultFrontend", "");
+        set => Set("defaultFrontend", value);
+    }
+
+    public string AutostartDatabasePath
+    {
+        get => _vbox.Global.SystemProperty("autostartDatabasePath", "");
+        set
+        {
+            if (!string.IsNullOrEmpty(value) && !Directory.Exists(value))
+                throw Invalid($"The autostart database path '{value}' does not exist");
+            Set("autostartDatabasePath", string.IsNullOrEmpty(value) ? null : Path.GetFullPath(value));
+        }
+    }
+
     public string DefaultAdditionsISO => "";
-    public string LoggingLevel => _vbox.Global.SystemProperty("LoggingLevel", "all");
-    public string ProxyMode => _vbox.Global.SystemProperty("proxyMode", "0") switch { "1" => "NoProxy", "2" => "Manual", _ => "System" };
-    public string ProxyURL => _vbox.Global.SystemProperty("proxyUrl", "");
-    public string LanguageId => _vbox.Global.SystemProperty("LanguageId", "C");
+
+    public string LoggingLevel
+    {
+        get => _vbox.Global.SystemProperty("LoggingLevel", "all");
+        set => Set("LoggingLevel", value);
+    }
+
+    private static readonly string[] ProxyModes = { "System", "NoProxy", "Manual" };
+
+    public string ProxyMode
+    {
+        get => _vbox.Global.SystemProperty("proxyMode", "0") switch { "1" => "NoProxy", "2" => "Manual", _ => "System" };
+        set
+        {
+            int i = Array.FindIndex(ProxyModes, m => string.Equals(m, value, StringComparison.OrdinalIgnoreCase));
+            if (i < 0)
+                throw Invalid($"Invalid proxy mode '{value}' (expected System, NoProxy or Manual)");
+            Set("proxyMode", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    public string ProxyURL
+    {
+        get => _vbox.Global.SystemProperty("proxyUrl", "");
+        set => Set("proxyUrl", value);
+    }
+
+    public string LanguageId
+    {
+        get => _vbox.Global.SystemProperty("LanguageId", "C");
+        set => Set("LanguageId", value);
+    }
+
     public IReadOnlyList<string> MediumFormats => _vbox.Backend.CreatableFormats;
 }
 

@@ -767,6 +767,26 @@ public sealed class MachineConfig
         ["AC97"] = AudioControllerType.AC97, ["SB16"] = AudioControllerType.SB16, ["HDA"] = AudioControllerType.HDA,
     };
 
+    /// <summary>The host audio driver as the file names it (Null, Pulse, ALSA, OSS, Default, ...).</summary>
+    public string AudioDriver => Audio.Attr("driver") ?? "Null";
+
+    /// <summary>The USB controller types (OHCI, EHCI, XHCI), from 1.14's USB/Controllers or the older USBController flags.</summary>
+    public IReadOnlyList<string> UsbControllerTypes
+    {
+        get
+        {
+            var list = new List<string>();
+            foreach (XElement c in Hardware.Child("USB").Child("Controllers").ChildrenNamed("Controller"))
+                list.Add(c.Attr("type") ?? "");
+            XElement? old = Hardware.Child("USBController");
+            if (old != null && R.Bool(old, "enabled", false))
+                list.Add("OHCI");
+            if (old != null && R.Bool(old, "enabledEhci", false))
+                list.Add("EHCI");
+            return list;
+        }
+    }
+
     public AudioControllerType AudioController => R.Enum(Audio, "controller", AudioControllerType.AC97, AudioControllerNames);
 
     public AudioCodecType AudioCodec => Audio.Attr("codec") switch

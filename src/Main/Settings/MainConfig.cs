@@ -147,6 +147,10 @@ public sealed class MainConfig
 
     public string SystemProperty(string name, string dflt) => SystemProperties.Attr(name) ?? dflt;
 
+    /// <summary>Sets (or with null removes) an attribute of SystemProperties.</summary>
+    public void SetSystemProperty(string name, string? value)
+        => Global.GetOrAdd("SystemProperties", GlobalOrder).SetAttributeValue(name, string.IsNullOrEmpty(value) ? null : value);
+
     public uint LogHistoryCount => new AttrReader(Doc).UInt(SystemProperties, "LogHistoryCount", 3);
     public bool ExclusiveHwVirt => new AttrReader(Doc).Bool(SystemProperties, "exclusiveHwVirt", true);
 
