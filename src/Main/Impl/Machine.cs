@@ -46,13 +46,14 @@ internal sealed class Machine : IMachine
         return m;
     }
 
-    internal static Machine CreateNew(VirtualBox vbox, string path, Guid id, string name, GuestOSType os, IReadOnlyList<string> groups)
+    /// <summary>A new machine; <paramref name="osGiven"/> is false when no OS type was named ("Other" is stored).</summary>
+    internal static Machine CreateNew(VirtualBox vbox, string path, Guid id, string name, GuestOSType os, bool osGiven, IReadOnlyList<string> groups)
     {
         MachineConfig cfg = MachineConfig.CreateNew(path, id, name, os.Id);
         var m = new Machine(vbox, id, path) { _cfg = cfg, _mutable = true, _isNew = true, _nameOnDisk = name };
         if (groups.Count > 0)
             cfg.Groups = groups;
-        m.InitNewHardware(os);
+        m.InitNewHardware(os, osGiven);
         return m;
     }
 
@@ -951,9 +952,13 @@ internal sealed class Machine : IMachine
     // ---- New machines ----------------------------------------------------------------------------
 
     /// <summary>The settings VirtualBox gives a new machine of an OS type (before --default).</summary>
-    private void InitNewHardware(GuestOSType os)
+    private void InitNewHardware(GuestOSType os, bool osGiven)
     {
         MachineConfig cfg = _cfg!;
+        // As VirtualBox's machine and firmware defaults: the OS type picks IOAPIC and firmware; without one IOAPIC is on.
+        cfg.IoApicEnabled = !osGiven || os.RecommendedIOAPIC;
+        if (osGiven && os.RecommendedEFI)
+            cfg.FirmwareType = FirmwareType.EFI;
         cfg.SetCpuProperty(CpuPropertyType.PAE, os.RecommendedPAE);
         cfg.LongModeSetting = os.Is64Bit;
         if (os.RecommendedX2APIC)

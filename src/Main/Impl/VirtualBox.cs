@@ -291,7 +291,7 @@ public sealed class VirtualBox : IVirtualBox
         Guid id = uuid ?? Guid.NewGuid();
         if (IsRegistered(id))
             throw new VBoxException(ResultCode.VBOX_E_OBJECT_IN_USE, $"A machine with UUID {{{id:D}}} is already registered", Component, Iface);
-        return Machine.CreateNew(this, path, id, name, os ?? OsTypes.Find("Other")!, groups);
+        return Machine.CreateNew(this, path, id, name, os ?? OsTypes.Find("Other")!, os != null, groups);
     }
 
     public IMachine OpenMachine(string settingsFile)

@@ -69,7 +69,8 @@ public sealed class SettingsDocument
         try
         {
             using var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 16384, FileOptions.SequentialScan);
-            var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null };
+            // Formatting whitespace is dropped on load; saves re-indent the whole file consistently.
+            var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null, IgnoreWhitespace = true };
             using var reader = XmlReader.Create(stream, settings);
             doc = XDocument.Load(reader, LoadOptions.SetLineInfo);
         }

@@ -60,6 +60,19 @@ internal sealed class GetOpt
         if (_pos >= _args.Count)
             return false;
         string raw = _args[_pos++];
+        if (!_onlyPositional && raw.Length > 0 && raw[0] != '-')
+        {
+            // Bare-word options ("disk", "dvd", "floppy", the old "compact") match exactly.
+            foreach (OptDef def in _defs)
+                if (!def.Indexed && Array.IndexOf(def.Names, raw) >= 0)
+                {
+                    if (def.Kind == ArgKind.None)
+                        item = new OptItem(def, "", 0, raw);
+                    else
+                        item = new OptItem(def, Normalize(def, raw, _pos < _args.Count ? _args[_pos++] : throw new SyntaxException($"{raw}: The required option argument is missing")), 0, raw);
+                    return true;
+                }
+        }
         if (_onlyPositional || raw.Length < 2 || raw[0] != '-' || IsNegativeNumber(raw))
         {
             item = new OptItem(null, raw, 0, raw);
@@ -106,7 +119,7 @@ internal sealed class GetOpt
                 item = new OptItem(def, Normalize(def, name, value), index, raw);
                 return true;
             }
-        throw new SyntaxException($"Unknown option: {raw}");
+        throw new SyntaxException($"Unknown option: {raw}", showUsage: true);
     }
 
     /// <summary>The next raw argument, for options that take more than one value ("--uart1 0x3f8 4").</summary>

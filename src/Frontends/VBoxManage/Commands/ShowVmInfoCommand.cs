@@ -397,12 +397,9 @@ internal static class ShowVmInfoCommand
         o.WriteLine($"Config file:     {m.SettingsFilePath}");
         o.WriteLine("Encryption:     disabled");
         o.WriteLine("Access error details:");
+        o.Flush();
         if (m.AccessError is VBoxErrorInfo e)
-        {
-            foreach (string line in e.Message.Split('\n'))
-                o.WriteLine($"VBoxManage: error: {line}");
-            o.WriteLine($"VBoxManage: error: Details: code {ResultCode.Name(e.ResultCode)} (0x{e.ResultCode:x8}), component {e.Component}, interface {e.Interface}, callee nsISupports");
-        }
+            c.PrintApiError(e, null); // On stderr, as VirtualBox prints error info.
         o.WriteLine();
     }
 
