@@ -104,6 +104,25 @@ public sealed class VBoxManageHome : IDisposable
         return new CliResult(p.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>
+    /// Starts a bash script in the background with this home's environment; "$VBM" in the script is
+    /// the VBoxManage binary. Used to run several VBoxManage processes at the same time.
+    /// </summary>
+    public Process StartScript(string script)
+    {
+        var psi = new ProcessStartInfo("bash", new[] { "-c", script })
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Dir.Path,
+        };
+        psi.Environment["VBOX_USER_HOME"] = Home;
+        psi.Environment["HOME"] = Dir.Path;
+        psi.Environment["VBM"] = ExePath.Value;
+        return Process.Start(psi) ?? throw new InvalidOperationException("cannot start bash");
+    }
+
     /// <summary>Runs and asserts exit code 0.</summary>
     public CliResult Ok(params string[] args)
     {

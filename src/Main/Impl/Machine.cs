@@ -1090,6 +1090,8 @@ internal sealed class Machine : IMachine
     {
         if (_registered)
             throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"Cannot delete settings of a registered machine");
+        if (TryConfig() == null)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"Refusing to delete the files of the inaccessible machine '{_path}': {_accessError!.Message}");
         return Progress.Start($"Deleting files of the machine '{_nameOnDisk}'", Component, Iface, p =>
         {
             int i = 0;

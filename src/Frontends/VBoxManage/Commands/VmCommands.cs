@@ -109,6 +109,13 @@ internal static class VmCommands
             return c.SyntaxError("VM name or UUID required");
 
         IMachine m = c.VBox.FindMachine(vm);
+        if (delete && !m.Accessible)
+        {
+            // Never delete what cannot be read: the files may be all that is left of the machine.
+            if (m.AccessError is VBoxErrorInfo err)
+                c.PrintApiError(err, null);
+            return c.Failure($"The machine {{{m.Id:D}}} is inaccessible; its files are not deleted. Fix '{m.SettingsFilePath}' or unregister without --delete");
+        }
         CleanupMode mode = !delete ? CleanupMode.DetachAllReturnNone
             : deleteAll ? CleanupMode.DetachAllReturnHardDisksAndVMRemovable
             : CleanupMode.DetachAllReturnHardDisksOnly;
