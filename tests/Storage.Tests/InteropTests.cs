@@ -265,7 +265,7 @@ public class InteropTests
     [Theory]
     [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 5)]
     [InlineData(DiskFormat.Vhd, DiskVariant.Fixed, 5)]
-    [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 900)]
+    [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 300)]
     [InlineData(DiskFormat.Vmdk, DiskVariant.Fixed, 5)]
     [InlineData(DiskFormat.Raw, DiskVariant.Standard, 5)]
     public void ResizeGrowsOtherFormats(DiskFormat format, DiskVariant variant, int newMiB)

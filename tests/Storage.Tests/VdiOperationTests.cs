@@ -151,16 +151,16 @@ public class VdiOperationTests
         {
             for (int i = 3; i >= 0; i--) // allocate in reverse so data block order differs from disk order
                 model.Write(img, (long)i * MiB + 100, Data.Random(MiB - 200, 30 + i));
-            DiskImage.Resize(img, 600 * MiB);
-            Assert.Equal(600 * MiB, img.Size);
-            var grown = new Model(600 * MiB);
+            DiskImage.Resize(img, 200 * MiB);
+            Assert.Equal(200 * MiB, img.Size);
+            var grown = new Model(200 * MiB);
             model.Bytes.CopyTo(grown.Bytes, 0);
-            grown.Write(img, 599 * MiB, Data.Random(MiB, 39));
+            grown.Write(img, 199 * MiB, Data.Random(MiB, 39));
             grown.Verify(img);
             model = grown;
         }
         Qemu.Check(path, "vdi");
-        Assert.Equal(600 * MiB, Qemu.VirtualSize(path, "vdi"));
+        Assert.Equal(200 * MiB, Qemu.VirtualSize(path, "vdi"));
         Qemu.Compare(path, "vdi", model.SaveRaw(dir.File("m.raw")), "raw");
     }
 
