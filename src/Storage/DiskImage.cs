@@ -41,7 +41,7 @@ public static class DiskImage
             return DiskFormat.Vmdk;
         if (head.StartsWith("conectix"u8))
             return DiskFormat.Vhd;
-        if (head.StartsWith("QFI\xfb"u8))
+        if (head.StartsWith(QcowMagic))
             throw new DiskImageException(path, "QCOW images are not supported (convert with qemu-img convert -O vdi)");
         if (head.StartsWith("QED\0"u8))
             throw new DiskImageException(path, "QED images are not supported");
@@ -58,6 +58,8 @@ public static class DiskImage
         }
         return DiskFormat.Raw;
     }
+
+    private static ReadOnlySpan<byte> QcowMagic => new byte[] { (byte)'Q', (byte)'F', (byte)'I', 0xFB };
 
     private static bool LooksLikeVmdkDescriptor(ReadOnlySpan<byte> head)
     {
