@@ -13,7 +13,7 @@ using SharpBox.Storage;
 // not timed). --fsync adds creating the file, and flushing it to disk and closing it, to each write
 // figure (VDI: Create, and Dispose, which writes the header and fsyncs; raw: open and fsync).
 
-int sizeMiB = 512, runs = 5, sliceMiB = 16;
+int sizeMiB = 512, runs = 7, sliceMiB = 16;
 int[] chunksKiB = { 1024, 64 };
 string dir = Path.GetTempPath();
 double minRatio = 0;
