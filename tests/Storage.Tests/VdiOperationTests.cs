@@ -251,3 +251,85 @@ public class VdiOperationTests
         Assert.Throws<DiskImageException>(() => DiskImage.Resize(r, MiB - 512));
     }
 }
+
+public class EdgeCaseTests
+{
+    private const int MiB = 1 << 20;
+
+    [Theory]
+    [InlineData(DiskFormat.Vdi)]
+    [InlineData(DiskFormat.Vmdk)]
+    [InlineData(DiskFormat.Vhd)]
+    public void ConvertingARawFileOfOddLengthKeepsEveryByte(DiskFormat format)
+    {
+        using var dir = new TempDir();
+        string raw = dir.File("odd.raw");
+        var bytes = Data.Random(1_000_003, 8);
+        File.WriteAllBytes(raw, bytes);
+        string target = dir.File("odd" + DiskImage.DefaultExtension(format));
+        DiskImage.ConvertFromRaw(raw, target, format, DiskVariant.Standard);
+        using (var img = DiskImage.Open(target, readOnly: true))
+        {
+            Assert.True(img.Size >= bytes.Length);
+            var all = Data.ReadAll(img);
+            Assert.Equal(bytes, all.AsSpan(0, bytes.Length).ToArray());
+            Assert.False(all.AsSpan(bytes.Length).ContainsAnyExcept((byte)0));
+        }
+        Qemu.Compare(target, InteropTests.QemuName(format), raw, "raw");
+    }
+
+    [Fact]
+    public void AVdiChildOverAVmdkParentReadsThroughAndMergesBack()
+    {
+        using var dir = new TempDir();
+        string basePath = dir.File("base.vmdk"), childPath = dir.File("child.vdi");
+        var model = new Model(4 * MiB);
+        Guid baseUuid;
+        using (var b = DiskImage.Create(basePath, DiskFormat.Vmdk, 4 * MiB))
+        {
+            baseUuid = b.Uuid;
+            model.Write(b, 0, Data.Random(4 * MiB, 1));
+        }
+        using (var parent = DiskImage.Open(basePath, readOnly: true))
+        using (var child = DiskImage.CreateDifferencing(childPath, parent))
+        {
+            Assert.Equal(baseUuid, child.ParentUuid);
+            Assert.Equal(DiskImage.GetInfo(parent).ModificationUuid, DiskImage.GetInfo(child).ParentModificationUuid);
+            model.Write(child, MiB + 3, Data.Random(50_000, 2));
+            model.Verify(child);
+        }
+        using (var child = DiskImage.Open(childPath, false, u => u == baseUuid ? "base.vmdk" : null)) // relative to the child
+        {
+            model.Verify(child);
+            DiskImage.MergeIntoParent(child);
+        }
+        Qemu.Check(basePath, "vmdk");
+        Qemu.Compare(basePath, "vmdk", model.SaveRaw(dir.File("m.raw")), "raw");
+    }
+
+    [Fact]
+    public void ARawImageCannotBeAParent()
+    {
+        using var dir = new TempDir();
+        using var raw = DiskImage.Create(dir.File("r.img"), DiskFormat.Raw, MiB);
+        var e = Assert.Throws<DiskImageException>(() => DiskImage.CreateDifferencing(dir.File("c.vdi"), raw));
+        Assert.Contains("no UUID", e.Message);
+        Assert.False(File.Exists(dir.File("c.vdi")));
+    }
+
+    [Fact]
+    public void ADiffChainThatLoopsIsRefused()
+    {
+        using var dir = new TempDir();
+        string a = dir.File("a.vdi");
+        Guid au;
+        using (var baseImg = DiskImage.Create(dir.File("base.vdi"), DiskFormat.Vdi, MiB))
+        using (var child = DiskImage.CreateDifferencing(a, baseImg))
+            au = child.Uuid;
+        // Point the child at itself.
+        using (var child = DiskImage.Open(a))
+            DiskImage.SetParentUuid(child, au);
+        var e = Assert.Throws<DiskImageException>(() => DiskImage.Open(a, true, u => u == au ? a : null));
+        Assert.Contains("loops", e.Message);
+    }
+}
