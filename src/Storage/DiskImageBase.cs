@@ -92,8 +92,6 @@ internal abstract class DiskImageBase : IDiskImage
 
     protected abstract void CloseCore();
 
-    protected bool IsDisposed => _disposed;
-
     private void CheckRange(long offset, int length)
     {
         if (offset < 0 || offset > Size || length > Size - offset)

@@ -91,16 +91,6 @@ internal sealed class VdiImage : DiskImageBase, IUuidHeader
     public override IDiskImage? Parent => _parent;
     public override int BlockSize => _cbBlock;
     internal uint BlockCount => _cBlocks;
-    internal uint AllocatedBlocks => _allocated;
-    internal string Comment
-    {
-        get
-        {
-            var c = _header.AsSpan(0x54, 256);
-            int end = c.IndexOf((byte)0);
-            return System.Text.Encoding.UTF8.GetString(end < 0 ? c : c[..end]);
-        }
-    }
     private bool IsDiff => _type == TypeDiff;
 
     // ---------------------------------------------------------------- open
