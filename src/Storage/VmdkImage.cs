@@ -19,7 +19,7 @@ namespace SharpBox.Storage;
 internal sealed class VmdkImage : DiskImageBase, IUuidHeader
 {
     private readonly VmdkDescriptor _descriptor;
-    private readonly SafeFileHandle _mainFile;         // descriptor file, or the sparse file holding it
+    private SafeFileHandle _mainFile;                  // descriptor file, or the sparse file holding it
     private readonly long _embeddedDescriptorOffset;   // bytes; 0 when the descriptor is its own file
     private readonly long _embeddedDescriptorSpace;
     private readonly VmdkExtent[] _extents;
@@ -310,8 +310,31 @@ internal sealed class VmdkImage : DiskImageBase, IUuidHeader
         }
         else
         {
-            WriteAt(_mainFile, Path, bytes, 0);
-            SetLength(_mainFile, Path, bytes.Length);
+            // A separate descriptor is replaced whole: written beside it, synced, renamed over it. The
+            // new file is locked before the rename, so the exclusive lock moves with the name.
+            string temp = Path + ".sharpbox-tmp";
+            SafeFileHandle next;
+            try { File.Delete(temp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DiskImageException(Path, $"cannot remove stale {temp}: {e.Message}", e);
+            }
+            next = CreateFile(temp);
+            try
+            {
+                WriteAt(next, temp, bytes, 0);
+                Sync(next, temp);
+                File.Move(temp, Path, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or DiskImageException)
+            {
+                next.Dispose();
+                try { File.Delete(temp); } catch (IOException) { }
+                throw e as DiskImageException ?? new DiskImageException(Path, "cannot replace the descriptor: " + e.Message, e);
+            }
+            _mainFile.Dispose();
+            _mainFile = next;
+            return;
         }
         Sync(_mainFile, Path);
     }

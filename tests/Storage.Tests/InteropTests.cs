@@ -227,6 +227,8 @@ public class InteropTests
             using (var img = DiskImage.Create(path, fmt, 3 * MiB, variant))
             {
                 DiskImage.SetUuid(img, u);
+                // The rewritten descriptor (renamed into place for flat VMDK) is still locked.
+                Assert.Contains("locked", Assert.Throws<DiskImageException>(() => DiskImage.Open(path, readOnly: true)).Message);
                 if (fmt == DiskFormat.Vmdk)
                     DiskImage.SetParentModificationUuid(img, u);
                 else
