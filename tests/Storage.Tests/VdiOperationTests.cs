@@ -333,3 +333,90 @@ public class EdgeCaseTests
         Assert.Contains("loops", e.Message);
     }
 }
+
+public class FailureAndBitmapTests
+{
+    private const int MiB = 1 << 20;
+
+    /// <summary>A source that fails part-way, as a disk with a bad sector would.</summary>
+    private sealed class FailingSource : IDiskImage
+    {
+        public string Path => "/failing/source";
+        public DiskFormat Format => DiskFormat.Raw;
+        public DiskVariant Variant => DiskVariant.Fixed;
+        public long Size => 8 * MiB;
+        public long AllocatedSize => Size;
+        public bool IsReadOnly => true;
+        public Guid Uuid => Guid.Empty;
+        public Guid ParentUuid => Guid.Empty;
+        public IDiskImage? Parent => null;
+        public void Read(long offset, Span<byte> buffer)
+        {
+            if (offset >= 5 * MiB)
+                throw new DiskImageException(Path, $"read error at offset {offset}");
+            buffer.Fill(0x42);
+        }
+        public void Write(long offset, ReadOnlySpan<byte> buffer) => throw new NotSupportedException();
+        public void Flush() { }
+        public void Dispose() { }
+    }
+
+    [Theory]
+    [InlineData(DiskFormat.Vdi)]
+    [InlineData(DiskFormat.Vmdk)]
+    [InlineData(DiskFormat.Vhd)]
+    [InlineData(DiskFormat.Raw)]
+    public void AFailedCloneLeavesNothingBehind(DiskFormat format)
+    {
+        using var dir = new TempDir();
+        string target = dir.File("t" + DiskImage.DefaultExtension(format));
+        var sink = new PercentSink();
+        var e = Assert.Throws<DiskImageException>(() =>
+            DiskImage.Clone(new FailingSource(), target, format, DiskVariant.Fixed, sink));
+        Assert.Contains("/failing/source", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+        Assert.True(sink.Seen.Count > 0 && sink.Seen[^1] < 100);
+    }
+
+    [Fact]
+    public void VhdSectorsWhoseBitmapBitIsClearReadAsZerosAndArePaddedOnWrite()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("b.vhd");
+        var data = Data.Random(2 * MiB, 4);
+        using (var img = DiskImage.Create(path, DiskFormat.Vhd, 4 * MiB))
+            img.Write(0, data);
+        // Block 0's bitmap sits right after the BAT; clear the bits of sectors 8..15 (byte 1).
+        long bitmapAt;
+        using (var fs = new FileStream(path, FileMode.Open))
+        {
+            var bat = new byte[4];
+            fs.Position = 1536;
+            fs.ReadExactly(bat);
+            bitmapAt = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bat) * 512L;
+            fs.Position = bitmapAt + 1;
+            fs.WriteByte(0);
+        }
+        var expected = (byte[])data.Clone();
+        expected.AsSpan(8 * 512, 8 * 512).Clear();
+        using (var img = DiskImage.Open(path))
+        {
+            var back = new byte[2 * MiB];
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+            // Write 10 bytes into sector 9: the rest of that sector must read as zeros, not stale data.
+            var ten = Data.Random(10, 5);
+            img.Write(9 * 512 + 100, ten);
+            ten.CopyTo(expected, 9 * 512 + 100);
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+        }
+        // Reopened, the bitmap bits set by that write are on disk (qemu ignores bitmaps, so it is no judge here).
+        using (var img = DiskImage.Open(path, readOnly: true))
+        {
+            var back = new byte[2 * MiB];
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+        }
+    }
+}
