@@ -337,6 +337,28 @@ public static class DiskImage
         dest.Flush();
     }
 
+    /// <summary>
+    /// Deletes every file of an image (VMDK: the extents, then the descriptor). The image is opened
+    /// for writing first, so an image in use elsewhere (locked) is refused and nothing is deleted.
+    /// </summary>
+    public static void Delete(string path)
+    {
+        IReadOnlyList<string> files;
+        using (var image = OpenChain(path, null, readOnly: false, resolveParent: null, new List<string>()))
+            files = image is DiskImageBase b ? b.Files : new[] { image.Path };
+        for (int i = files.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                File.Delete(files[i]);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DiskImageException(files[i], "cannot delete: " + e.Message, e);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ compact / resize / merge
 
     /// <summary>Drops all-zero blocks of a dynamic VDI image and shrinks its file.</summary>

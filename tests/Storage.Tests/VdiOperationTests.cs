@@ -420,3 +420,24 @@ public class FailureAndBitmapTests
         }
     }
 }
+
+public class DeleteTests
+{
+    [Fact]
+    public void DeleteRemovesEveryFileButNotAnImageInUse()
+    {
+        using var dir = new TempDir();
+        string flat = dir.File("f.vmdk");
+        DiskImage.Create(flat, DiskFormat.Vmdk, 1 << 20, DiskVariant.Fixed).Dispose();
+        Assert.True(File.Exists(dir.File("f-flat.vmdk")));
+        DiskImage.Delete(flat);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+
+        string vdi = dir.File("busy.vdi");
+        using (var busy = DiskImage.Create(vdi, DiskFormat.Vdi, 1 << 20))
+            Assert.Contains("locked", Assert.Throws<DiskImageException>(() => DiskImage.Delete(vdi)).Message);
+        Assert.True(File.Exists(vdi));
+        DiskImage.Delete(vdi);
+        Assert.False(File.Exists(vdi));
+    }
+}
