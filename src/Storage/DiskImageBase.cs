@@ -103,6 +103,8 @@ internal abstract class DiskImageBase : IDiskImage
 
     internal static SafeFileHandle OpenFile(string path, bool readOnly)
     {
+        if (Directory.Exists(path))
+            throw new DiskImageException(path, "is a folder, not a disk image");
         try
         {
             return File.OpenHandle(path, FileMode.Open,
