@@ -41,7 +41,7 @@ public static class DiskImage
             return DiskFormat.Vmdk;
         if (head.StartsWith("conectix"u8))
             return DiskFormat.Vhd;
-        if (head.StartsWith("QFI\xfb"u8))
+        if (head.StartsWith(QcowMagic))
             throw new DiskImageException(path, "QCOW images are not supported (convert with qemu-img convert -O vdi)");
         if (head.StartsWith("QED\0"u8))
             throw new DiskImageException(path, "QED images are not supported");
@@ -58,6 +58,8 @@ public static class DiskImage
         }
         return DiskFormat.Raw;
     }
+
+    private static ReadOnlySpan<byte> QcowMagic => new byte[] { (byte)'Q', (byte)'F', (byte)'I', 0xFB };
 
     private static bool LooksLikeVmdkDescriptor(ReadOnlySpan<byte> head)
     {
@@ -159,9 +161,15 @@ public static class DiskImage
     /// <summary>Creates a new base image (Standard = dynamic, Fixed = preallocated) and returns it open for writing.</summary>
     public static IDiskImage Create(string path, DiskFormat format, long sizeBytes,
                                     DiskVariant variant = DiskVariant.Standard, Guid? uuid = null)
+        => Create(path, format, sizeBytes, ToMediumVariant(path, variant), uuid);
+
+    /// <summary>
+    /// Creates a new base image from VirtualBox's variant bits (`createmedium --variant`): Standard,
+    /// Fixed, and for VMDK also VmdkSplit2G (with or without Fixed). Other bits are refused by name.
+    /// </summary>
+    public static IDiskImage Create(string path, DiskFormat format, long sizeBytes, MediumVariant variant, Guid? uuid = null)
     {
-        if (variant == DiskVariant.Diff)
-            throw new DiskImageException(path, "differencing images are made with CreateDifferencing");
+        CheckVariant(path, format, variant);
         CheckSize(path, sizeBytes);
         using (var target = new TempTarget(path))
         {
@@ -169,6 +177,24 @@ public static class DiskImage
             target.Commit();
         }
         return Open(path);
+    }
+
+    private static MediumVariant ToMediumVariant(string path, DiskVariant variant) => variant switch
+    {
+        DiskVariant.Standard => MediumVariant.Standard,
+        DiskVariant.Fixed => MediumVariant.Fixed,
+        _ => throw new DiskImageException(path, "differencing images are made with CreateDifferencing"),
+    };
+
+    private static void CheckVariant(string path, DiskFormat format, MediumVariant variant)
+    {
+        if ((variant & MediumVariant.Diff) != 0)
+            throw new DiskImageException(path, "differencing images are made with CreateDifferencing");
+        var unsupported = variant & ~(MediumVariant.Fixed | MediumVariant.VmdkSplit2G);
+        if (unsupported != 0)
+            throw new DiskImageException(path, $"the {unsupported} variant is not supported for new images");
+        if ((variant & MediumVariant.VmdkSplit2G) != 0 && format != DiskFormat.Vmdk)
+            throw new DiskImageException(path, $"the Split2G variant applies to VMDK images only, not {FormatName(format)}");
     }
 
     /// <summary>
@@ -206,9 +232,9 @@ public static class DiskImage
     }
 
     /// <summary>Writes the files of a new empty image into the scratch folder of <paramref name="target"/>.</summary>
-    private static void CreateFiles(TempTarget target, string path, DiskFormat format, long size, DiskVariant variant, Guid uuid)
+    private static void CreateFiles(TempTarget target, string path, DiskFormat format, long size, MediumVariant variant, Guid uuid)
     {
-        bool fixedSize = variant == DiskVariant.Fixed;
+        bool fixedSize = (variant & MediumVariant.Fixed) != 0;
         switch (format)
         {
             case DiskFormat.Vdi:
@@ -218,7 +244,7 @@ public static class DiskImage
                 RawImage.CreateFile(target.Add(path), size, fixedSize);
                 break;
             case DiskFormat.Vmdk:
-                VmdkImage.CreateFiles(target, path, size, fixedSize, uuid);
+                VmdkImage.CreateFiles(target, path, size, fixedSize, uuid, split: (variant & MediumVariant.VmdkSplit2G) != 0);
                 break;
             case DiskFormat.Vhd:
                 VhdImage.CreateFile(target.Add(path), size, fixedSize, uuid);
@@ -247,9 +273,17 @@ public static class DiskImage
     public static void Clone(IDiskImage source, string targetPath, DiskFormat format, DiskVariant variant,
                              IProgressSink? progress = null, Guid? uuid = null)
     {
-        ArgumentNullException.ThrowIfNull(source);
         if (variant == DiskVariant.Diff)
             throw new DiskImageException(targetPath, "a clone cannot be a differencing image; choose Standard or Fixed");
+        Clone(source, targetPath, format, ToMediumVariant(targetPath, variant), progress, uuid);
+    }
+
+    /// <summary>Clone with VirtualBox's variant bits (`clonemedium --variant`); see <see cref="Create(string, DiskFormat, long, MediumVariant, Guid?)"/>.</summary>
+    public static void Clone(IDiskImage source, string targetPath, DiskFormat format, MediumVariant variant,
+                             IProgressSink? progress = null, Guid? uuid = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        CheckVariant(targetPath, format, variant);
         var reporter = new ProgressReporter(progress);
         reporter.Report(0, 1, 0, 0);
         using (var target = new TempTarget(targetPath))
@@ -269,6 +303,11 @@ public static class DiskImage
     /// <summary>Makes a new image from a raw disk file (VBoxManage convertfromraw).</summary>
     public static void ConvertFromRaw(string rawPath, string targetPath, DiskFormat format,
                                       DiskVariant variant, IProgressSink? progress = null, Guid? uuid = null)
+        => ConvertFromRaw(rawPath, targetPath, format, ToMediumVariant(targetPath, variant), progress, uuid);
+
+    /// <summary>ConvertFromRaw with VirtualBox's variant bits (`convertfromraw --variant`).</summary>
+    public static void ConvertFromRaw(string rawPath, string targetPath, DiskFormat format,
+                                      MediumVariant variant, IProgressSink? progress = null, Guid? uuid = null)
     {
         using var source = RawImage.Open(rawPath, readOnly: true);
         if (source.Size == 0)
@@ -296,6 +335,28 @@ public static class DiskImage
             reporter.Report(off + n, size, from, to);
         }
         dest.Flush();
+    }
+
+    /// <summary>
+    /// Deletes every file of an image (VMDK: the extents, then the descriptor). The image is opened
+    /// for writing first, so an image in use elsewhere (locked) is refused and nothing is deleted.
+    /// </summary>
+    public static void Delete(string path)
+    {
+        IReadOnlyList<string> files;
+        using (var image = OpenChain(path, null, readOnly: false, resolveParent: null, new List<string>()))
+            files = image is DiskImageBase b ? b.Files : new[] { image.Path };
+        for (int i = files.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                File.Delete(files[i]);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DiskImageException(files[i], "cannot delete: " + e.Message, e);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ compact / resize / merge

@@ -92,8 +92,6 @@ internal abstract class DiskImageBase : IDiskImage
 
     protected abstract void CloseCore();
 
-    protected bool IsDisposed => _disposed;
-
     private void CheckRange(long offset, int length)
     {
         if (offset < 0 || offset > Size || length > Size - offset)
@@ -105,6 +103,8 @@ internal abstract class DiskImageBase : IDiskImage
 
     internal static SafeFileHandle OpenFile(string path, bool readOnly)
     {
+        if (Directory.Exists(path))
+            throw new DiskImageException(path, "is a folder, not a disk image");
         try
         {
             return File.OpenHandle(path, FileMode.Open,

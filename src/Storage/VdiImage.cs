@@ -91,16 +91,6 @@ internal sealed class VdiImage : DiskImageBase, IUuidHeader
     public override IDiskImage? Parent => _parent;
     public override int BlockSize => _cbBlock;
     internal uint BlockCount => _cBlocks;
-    internal uint AllocatedBlocks => _allocated;
-    internal string Comment
-    {
-        get
-        {
-            var c = _header.AsSpan(0x54, 256);
-            int end = c.IndexOf((byte)0);
-            return System.Text.Encoding.UTF8.GetString(end < 0 ? c : c[..end]);
-        }
-    }
     private bool IsDiff => _type == TypeDiff;
 
     // ---------------------------------------------------------------- open
@@ -350,18 +340,22 @@ internal sealed class VdiImage : DiskImageBase, IUuidHeader
     /// </summary>
     private void AllocateAndWrite(uint block, int inBlock, ReadOnlySpan<byte> data)
     {
-        uint slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _nextSlot;
-        long pos = _offData + slot * _cbTotal;
-        long end = pos + _cbTotal;
         bool whole = data.Length == _cbBlock;
         bool fromParent = IsDiff && _map[block] == BlockFree && !whole;
-
+        byte[]? buf = null;
         if (fromParent)
         {
             // Copy-on-write: the parent's block with the new bytes on top, written in one go.
-            var buf = _blockBuffer ??= new byte[_cbBlock];
+            buf = _blockBuffer ??= new byte[_cbBlock];
             ReadParent((long)block << _blockShift, buf);
             data.CopyTo(buf.AsSpan(inBlock));
+        }
+        uint slot = _freeSlots.Count > 0 ? _freeSlots.Peek() : _nextSlot;
+        long pos = _offData + slot * _cbTotal;
+        long end = pos + _cbTotal;
+
+        if (buf != null)
+        {
             if (_cbExtra != 0 && pos < _fileLength)
                 WriteZeros(_file, Path, pos, _cbExtra);
             WriteAt(_file, Path, buf, pos + _cbExtra);
@@ -377,9 +371,12 @@ internal sealed class VdiImage : DiskImageBase, IUuidHeader
             }
             WriteAt(_file, Path, data, pos + _cbExtra + inBlock);
         }
+        // Only now, with the data in place, is the slot taken.
         if (end > _fileLength)
             _fileLength = end;
-        if (slot == _nextSlot)
+        if (_freeSlots.Count > 0 && _freeSlots.Peek() == slot)
+            _freeSlots.Pop();
+        else
             _nextSlot++;
 
         _map[block] = slot;

@@ -143,8 +143,8 @@ internal sealed partial class VmdkDescriptor
         _ => $"{e.Access} {e.Sectors} {e.Type} \"{e.FileName}\"",
     };
 
-    /// <summary>A new descriptor as VirtualBox writes it, for one extent.</summary>
-    public static VmdkDescriptor Create(string createType, VmdkExtentLine extent, long capacitySectors, Guid uuid, Guid modification)
+    /// <summary>A new descriptor as VirtualBox writes it.</summary>
+    public static VmdkDescriptor Create(string createType, IReadOnlyList<VmdkExtentLine> extents, long capacitySectors, Guid uuid, Guid modification)
     {
         var (c, h, s) = Geometry(capacitySectors);
         var text = new StringBuilder()
@@ -154,9 +154,10 @@ internal sealed partial class VmdkDescriptor
             .Append("parentCID=ffffffff\n")
             .Append(CultureInfo.InvariantCulture, $"createType=\"{createType}\"\n")
             .Append('\n')
-            .Append("# Extent description\n")
-            .Append(FormatExtent(extent)).Append('\n')
-            .Append('\n')
+            .Append("# Extent description\n");
+        foreach (var e in extents)
+            text.Append(FormatExtent(e)).Append('\n');
+        text.Append('\n')
             .Append("# The disk Data Base\n")
             .Append("#DDB\n")
             .Append('\n')

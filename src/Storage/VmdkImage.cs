@@ -19,7 +19,7 @@ namespace SharpBox.Storage;
 internal sealed class VmdkImage : DiskImageBase, IUuidHeader
 {
     private readonly VmdkDescriptor _descriptor;
-    private readonly SafeFileHandle _mainFile;         // descriptor file, or the sparse file holding it
+    private SafeFileHandle _mainFile;                  // descriptor file, or the sparse file holding it
     private readonly long _embeddedDescriptorOffset;   // bytes; 0 when the descriptor is its own file
     private readonly long _embeddedDescriptorSpace;
     private readonly VmdkExtent[] _extents;
@@ -310,8 +310,31 @@ internal sealed class VmdkImage : DiskImageBase, IUuidHeader
         }
         else
         {
-            WriteAt(_mainFile, Path, bytes, 0);
-            SetLength(_mainFile, Path, bytes.Length);
+            // A separate descriptor is replaced whole: written beside it, synced, renamed over it. The
+            // new file is locked before the rename, so the exclusive lock moves with the name.
+            string temp = Path + ".sharpbox-tmp";
+            SafeFileHandle next;
+            try { File.Delete(temp); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DiskImageException(Path, $"cannot remove stale {temp}: {e.Message}", e);
+            }
+            next = CreateFile(temp);
+            try
+            {
+                WriteAt(next, temp, bytes, 0);
+                Sync(next, temp);
+                File.Move(temp, Path, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or DiskImageException)
+            {
+                next.Dispose();
+                try { File.Delete(temp); } catch (IOException) { }
+                throw e as DiskImageException ?? new DiskImageException(Path, "cannot replace the descriptor: " + e.Message, e);
+            }
+            _mainFile.Dispose();
+            _mainFile = next;
+            return;
         }
         Sync(_mainFile, Path);
     }
@@ -348,40 +371,61 @@ internal sealed class VmdkImage : DiskImageBase, IUuidHeader
 
     // ------------------------------------------------------------------ create
 
+    /// <summary>Extents of a split image: 2047 MiB each, as VirtualBox and VMware cut them.</summary>
+    private const long SplitExtentSectors = 2047L * 2048;
+
     /// <summary>
-    /// Writes a new monolithicSparse (Standard) or monolithicFlat (Fixed: descriptor plus
-    /// "name-flat.vmdk") image into the scratch folder of <paramref name="target"/>.
+    /// Writes a new VMDK into the scratch folder of <paramref name="target"/>: monolithicSparse
+    /// (Standard), monolithicFlat (Fixed: descriptor plus "name-flat.vmdk"), or with
+    /// <paramref name="split"/> twoGbMaxExtentSparse/Flat ("name-s001.vmdk"... / "name-f001.vmdk"...).
     /// </summary>
-    internal static void CreateFiles(TempTarget target, string path, long size, bool fixedSize, Guid uuid)
+    internal static void CreateFiles(TempTarget target, string path, long size, bool fixedSize, Guid uuid, bool split = false)
     {
         long sectors = (size + 511) / 512;
+        if (sectors > 1L << 40)
+            throw new DiskImageException(path, $"disk size {size} is too large for VMDK");
         string name = System.IO.Path.GetFileName(path);
-        if (fixedSize)
-        {
-            if (sectors > 1L << 40)
-                throw new DiskImageException(path, $"disk size {size} is too large for VMDK");
-            string flatName = System.IO.Path.GetFileNameWithoutExtension(name) + "-flat.vmdk";
-            string flatFinal = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".", flatName);
-            string descScratch = target.Add(path);
-            string flatScratch = target.Add(flatFinal);
-            using (var flat = CreateFile(flatScratch, sectors * 512))
-            {
-                SetLength(flat, flatScratch, sectors * 512);
-                Sync(flat, flatScratch);
-            }
-            var d = VmdkDescriptor.Create("monolithicFlat", new VmdkExtentLine("RW", sectors, "FLAT", flatName, 0, 0),
-                                          sectors, uuid, Guid.NewGuid());
-            using var desc = CreateFile(descScratch);
-            WriteAt(desc, descScratch, Encoding.UTF8.GetBytes(d.ToText()), 0);
-            Sync(desc, descScratch);
-        }
-        else
+        string stem = System.IO.Path.GetFileNameWithoutExtension(name);
+        string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+        if (!fixedSize && !split)
         {
             string scratch = target.Add(path);
-            var d = VmdkDescriptor.Create("monolithicSparse", new VmdkExtentLine("RW", sectors, "SPARSE", name, 0, 0),
+            var d = VmdkDescriptor.Create("monolithicSparse", new[] { new VmdkExtentLine("RW", sectors, "SPARSE", name, 0, 0) },
                                           sectors, uuid, Guid.NewGuid());
             VmdkSparseExtent.CreateFile(scratch, sectors, Encoding.UTF8.GetBytes(d.ToText()));
+            return;
         }
+
+        // A descriptor file and one or more extent files beside it.
+        string descScratch = target.Add(path);
+        var lines = new List<VmdkExtentLine>();
+        long chunk = split ? SplitExtentSectors : sectors;
+        int n = 0;
+        for (long done = 0; done < sectors; done += chunk)
+        {
+            long part = Math.Min(chunk, sectors - done);
+            n++;
+            string extentName = split
+                ? $"{stem}-{(fixedSize ? 'f' : 's')}{n:D3}.vmdk"
+                : $"{stem}-flat.vmdk";
+            string scratch = target.Add(System.IO.Path.Combine(folder, extentName));
+            if (fixedSize)
+            {
+                using var flat = CreateFile(scratch, part * 512);
+                SetLength(flat, scratch, part * 512);
+                Sync(flat, scratch);
+            }
+            else
+            {
+                VmdkSparseExtent.CreateFile(scratch, part, null);
+            }
+            lines.Add(new VmdkExtentLine("RW", part, fixedSize ? "FLAT" : "SPARSE", extentName, 0, 0));
+        }
+        string type = split ? (fixedSize ? "twoGbMaxExtentFlat" : "twoGbMaxExtentSparse") : "monolithicFlat";
+        var descriptor = VmdkDescriptor.Create(type, lines, sectors, uuid, Guid.NewGuid());
+        using var desc = CreateFile(descScratch);
+        WriteAt(desc, descScratch, Encoding.UTF8.GetBytes(descriptor.ToText()), 0);
+        Sync(desc, descScratch);
     }
 }
 

@@ -367,14 +367,15 @@ internal sealed class VmdkSparseExtent : VmdkExtent
     }
 
     /// <summary>
-    /// A new monolithicSparse file: header, embedded descriptor, redundant and primary grain
-    /// directories with all grain tables preallocated (as qemu and VirtualBox lay it out), grains after.
+    /// A new sparse extent file: header, the embedded descriptor (monolithicSparse; null for the
+    /// extents of a split image), redundant and primary grain directories with all grain tables
+    /// preallocated (as qemu and VirtualBox lay it out), grains after.
     /// </summary>
-    public static void CreateFile(string path, long capacitySectors, byte[] descriptor)
+    public static void CreateFile(string path, long capacitySectors, byte[]? descriptor)
     {
         long perTable = (long)GrainSectors * TableEntries;
         long gdEntries = (capacitySectors + perTable - 1) / perTable;
-        long descSectors = Math.Max(20, (descriptor.Length + 1 + 511) / 512 + 4);
+        long descSectors = descriptor == null ? 0 : Math.Max(20, (descriptor.Length + 1 + 511) / 512 + 4);
         long gdSectors = (4 * gdEntries + 511) / 512;
         long tableSectors = (4L * TableEntries + 511) / 512;
         long rgdOffset = 1 + descSectors;
@@ -392,7 +393,7 @@ internal sealed class VmdkSparseExtent : VmdkExtent
         BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(8), FlagNewlineCheck | FlagRedundantTable);
         BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(12), (ulong)capacitySectors);
         BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(20), GrainSectors);
-        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(28), 1);
+        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(28), descriptor == null ? 0UL : 1UL);
         BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(36), (ulong)descSectors);
         BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(44), TableEntries);
         BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(48), (ulong)rgdOffset);
@@ -409,12 +410,13 @@ internal sealed class VmdkSparseExtent : VmdkExtent
             BinaryPrimitives.WriteUInt32LittleEndian(gd.AsSpan((int)(4 * i)), (uint)(gtStart + i * tableSectors));
         }
         var desc = new byte[descSectors * 512];
-        descriptor.CopyTo(desc, 0);
+        descriptor?.CopyTo(desc, 0);
 
         using var file = DiskImageBase.CreateFile(path);
         DiskImageBase.SetLength(file, path, overhead * 512);  // grain tables start out zero
         DiskImageBase.WriteAt(file, path, h, 0);
-        DiskImageBase.WriteAt(file, path, desc, 512);
+        if (desc.Length > 0)
+            DiskImageBase.WriteAt(file, path, desc, 512);
         DiskImageBase.WriteAt(file, path, rgd, rgdOffset * 512);
         DiskImageBase.WriteAt(file, path, gd, gdOffset * 512);
         DiskImageBase.Sync(file, path);

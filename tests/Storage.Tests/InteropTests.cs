@@ -227,6 +227,8 @@ public class InteropTests
             using (var img = DiskImage.Create(path, fmt, 3 * MiB, variant))
             {
                 DiskImage.SetUuid(img, u);
+                // The rewritten descriptor (renamed into place for flat VMDK) is still locked.
+                Assert.Contains("locked", Assert.Throws<DiskImageException>(() => DiskImage.Open(path, readOnly: true)).Message);
                 if (fmt == DiskFormat.Vmdk)
                     DiskImage.SetParentModificationUuid(img, u);
                 else
@@ -265,7 +267,7 @@ public class InteropTests
     [Theory]
     [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 5)]
     [InlineData(DiskFormat.Vhd, DiskVariant.Fixed, 5)]
-    [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 900)]
+    [InlineData(DiskFormat.Vhd, DiskVariant.Standard, 300)]
     [InlineData(DiskFormat.Vmdk, DiskVariant.Fixed, 5)]
     [InlineData(DiskFormat.Raw, DiskVariant.Standard, 5)]
     public void ResizeGrowsOtherFormats(DiskFormat format, DiskVariant variant, int newMiB)
@@ -300,5 +302,48 @@ public class InteropTests
         using var img = DiskImage.Create(dir.File("s.vmdk"), DiskFormat.Vmdk, 2 * MiB);
         var e = Assert.Throws<DiskImageException>(() => DiskImage.Resize(img, 4 * MiB));
         Assert.Contains("monolithicFlat", e.Message);
+    }
+}
+
+public class SplitVmdkTests
+{
+    private const long MiB = 1 << 20;
+
+    [Theory]
+    [InlineData(MediumVariant.VmdkSplit2G, "dynamic split2G", "s")]
+    [InlineData(MediumVariant.VmdkSplit2G | MediumVariant.Fixed, "fixed split2G", "f")]
+    public void SplitImagesCutAt2047MiBAndQemuReadsThem(MediumVariant variant, string text, string letter)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("split.vmdk");
+        var pattern = new byte[MiB];
+        Array.Fill(pattern, (byte)0xAB);
+        long boundary = 2047 * MiB;
+        using (var img = DiskImage.Create(path, DiskFormat.Vmdk, 2100 * MiB, variant))
+        {
+            Assert.Equal(2100 * MiB, img.Size);
+            var info = DiskImage.GetInfo(img);
+            Assert.Equal(text, info.VariantText);
+            Assert.Equal(new[] { path, dir.File($"split-{letter}001.vmdk"), dir.File($"split-{letter}002.vmdk") }, info.Files);
+            img.Write(boundary - MiB / 2, pattern);
+            img.Write(0, pattern.AsSpan(0, 4096));
+            var back = new byte[MiB];
+            img.Read(boundary - MiB / 2, back);
+            Assert.Equal(pattern, back);
+        }
+        if (letter == "s")
+            Qemu.Check(path, "vmdk");
+        Qemu.Io(path, "vmdk", $"read -P 0xab {boundary - MiB / 2} {MiB}", "read -P 0xab 0 4096", $"read -P 0 {1000 * MiB} {MiB}");
+    }
+
+    [Fact]
+    public void VariantBitsWeCannotMakeAreRefusedByName()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<DiskImageException>(() => DiskImage.Create(dir.File("a.vdi"), DiskFormat.Vdi, MiB, MediumVariant.VmdkSplit2G));
+        Assert.Contains("VMDK images only", e.Message);
+        e = Assert.Throws<DiskImageException>(() => DiskImage.Create(dir.File("b.vmdk"), DiskFormat.Vmdk, MiB, MediumVariant.VmdkStreamOptimized));
+        Assert.Contains("VmdkStreamOptimized", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 }

@@ -151,16 +151,16 @@ public class VdiOperationTests
         {
             for (int i = 3; i >= 0; i--) // allocate in reverse so data block order differs from disk order
                 model.Write(img, (long)i * MiB + 100, Data.Random(MiB - 200, 30 + i));
-            DiskImage.Resize(img, 600 * MiB);
-            Assert.Equal(600 * MiB, img.Size);
-            var grown = new Model(600 * MiB);
+            DiskImage.Resize(img, 200 * MiB);
+            Assert.Equal(200 * MiB, img.Size);
+            var grown = new Model(200 * MiB);
             model.Bytes.CopyTo(grown.Bytes, 0);
-            grown.Write(img, 599 * MiB, Data.Random(MiB, 39));
+            grown.Write(img, 199 * MiB, Data.Random(MiB, 39));
             grown.Verify(img);
             model = grown;
         }
         Qemu.Check(path, "vdi");
-        Assert.Equal(600 * MiB, Qemu.VirtualSize(path, "vdi"));
+        Assert.Equal(200 * MiB, Qemu.VirtualSize(path, "vdi"));
         Qemu.Compare(path, "vdi", model.SaveRaw(dir.File("m.raw")), "raw");
     }
 
@@ -249,5 +249,195 @@ public class VdiOperationTests
         using var r = DiskImage.Create(dir.File("r.img"), DiskFormat.Raw, MiB);
         Assert.Contains("VDI", Assert.Throws<DiskImageException>(() => DiskImage.Compact(r)).Message);
         Assert.Throws<DiskImageException>(() => DiskImage.Resize(r, MiB - 512));
+    }
+}
+
+public class EdgeCaseTests
+{
+    private const int MiB = 1 << 20;
+
+    [Theory]
+    [InlineData(DiskFormat.Vdi)]
+    [InlineData(DiskFormat.Vmdk)]
+    [InlineData(DiskFormat.Vhd)]
+    public void ConvertingARawFileOfOddLengthKeepsEveryByte(DiskFormat format)
+    {
+        using var dir = new TempDir();
+        string raw = dir.File("odd.raw");
+        var bytes = Data.Random(1_000_003, 8);
+        File.WriteAllBytes(raw, bytes);
+        string target = dir.File("odd" + DiskImage.DefaultExtension(format));
+        DiskImage.ConvertFromRaw(raw, target, format, DiskVariant.Standard);
+        using (var img = DiskImage.Open(target, readOnly: true))
+        {
+            Assert.True(img.Size >= bytes.Length);
+            var all = Data.ReadAll(img);
+            Assert.Equal(bytes, all.AsSpan(0, bytes.Length).ToArray());
+            Assert.False(all.AsSpan(bytes.Length).ContainsAnyExcept((byte)0));
+        }
+        Qemu.Compare(target, InteropTests.QemuName(format), raw, "raw");
+    }
+
+    [Fact]
+    public void AVdiChildOverAVmdkParentReadsThroughAndMergesBack()
+    {
+        using var dir = new TempDir();
+        string basePath = dir.File("base.vmdk"), childPath = dir.File("child.vdi");
+        var model = new Model(4 * MiB);
+        Guid baseUuid;
+        using (var b = DiskImage.Create(basePath, DiskFormat.Vmdk, 4 * MiB))
+        {
+            baseUuid = b.Uuid;
+            model.Write(b, 0, Data.Random(4 * MiB, 1));
+        }
+        using (var parent = DiskImage.Open(basePath, readOnly: true))
+        using (var child = DiskImage.CreateDifferencing(childPath, parent))
+        {
+            Assert.Equal(baseUuid, child.ParentUuid);
+            Assert.Equal(DiskImage.GetInfo(parent).ModificationUuid, DiskImage.GetInfo(child).ParentModificationUuid);
+            model.Write(child, MiB + 3, Data.Random(50_000, 2));
+            model.Verify(child);
+        }
+        using (var child = DiskImage.Open(childPath, false, u => u == baseUuid ? "base.vmdk" : null)) // relative to the child
+        {
+            model.Verify(child);
+            DiskImage.MergeIntoParent(child);
+        }
+        Qemu.Check(basePath, "vmdk");
+        Qemu.Compare(basePath, "vmdk", model.SaveRaw(dir.File("m.raw")), "raw");
+    }
+
+    [Fact]
+    public void ARawImageCannotBeAParent()
+    {
+        using var dir = new TempDir();
+        using var raw = DiskImage.Create(dir.File("r.img"), DiskFormat.Raw, MiB);
+        var e = Assert.Throws<DiskImageException>(() => DiskImage.CreateDifferencing(dir.File("c.vdi"), raw));
+        Assert.Contains("no UUID", e.Message);
+        Assert.False(File.Exists(dir.File("c.vdi")));
+    }
+
+    [Fact]
+    public void ADiffChainThatLoopsIsRefused()
+    {
+        using var dir = new TempDir();
+        string a = dir.File("a.vdi");
+        Guid au;
+        using (var baseImg = DiskImage.Create(dir.File("base.vdi"), DiskFormat.Vdi, MiB))
+        using (var child = DiskImage.CreateDifferencing(a, baseImg))
+            au = child.Uuid;
+        // Point the child at itself.
+        using (var child = DiskImage.Open(a))
+            DiskImage.SetParentUuid(child, au);
+        var e = Assert.Throws<DiskImageException>(() => DiskImage.Open(a, true, u => u == au ? a : null));
+        Assert.Contains("loops", e.Message);
+    }
+}
+
+public class FailureAndBitmapTests
+{
+    private const int MiB = 1 << 20;
+
+    /// <summary>A source that fails part-way, as a disk with a bad sector would.</summary>
+    private sealed class FailingSource : IDiskImage
+    {
+        public string Path => "/failing/source";
+        public DiskFormat Format => DiskFormat.Raw;
+        public DiskVariant Variant => DiskVariant.Fixed;
+        public long Size => 8 * MiB;
+        public long AllocatedSize => Size;
+        public bool IsReadOnly => true;
+        public Guid Uuid => Guid.Empty;
+        public Guid ParentUuid => Guid.Empty;
+        public IDiskImage? Parent => null;
+        public void Read(long offset, Span<byte> buffer)
+        {
+            if (offset >= 5 * MiB)
+                throw new DiskImageException(Path, $"read error at offset {offset}");
+            buffer.Fill(0x42);
+        }
+        public void Write(long offset, ReadOnlySpan<byte> buffer) => throw new NotSupportedException();
+        public void Flush() { }
+        public void Dispose() { }
+    }
+
+    [Theory]
+    [InlineData(DiskFormat.Vdi)]
+    [InlineData(DiskFormat.Vmdk)]
+    [InlineData(DiskFormat.Vhd)]
+    [InlineData(DiskFormat.Raw)]
+    public void AFailedCloneLeavesNothingBehind(DiskFormat format)
+    {
+        using var dir = new TempDir();
+        string target = dir.File("t" + DiskImage.DefaultExtension(format));
+        var sink = new PercentSink();
+        var e = Assert.Throws<DiskImageException>(() =>
+            DiskImage.Clone(new FailingSource(), target, format, DiskVariant.Fixed, sink));
+        Assert.Contains("/failing/source", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+        Assert.True(sink.Seen.Count > 0 && sink.Seen[^1] < 100);
+    }
+
+    [Fact]
+    public void VhdSectorsWhoseBitmapBitIsClearReadAsZerosAndArePaddedOnWrite()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("b.vhd");
+        var data = Data.Random(2 * MiB, 4);
+        using (var img = DiskImage.Create(path, DiskFormat.Vhd, 4 * MiB))
+            img.Write(0, data);
+        // Block 0's bitmap sits right after the BAT; clear the bits of sectors 8..15 (byte 1).
+        long bitmapAt;
+        using (var fs = new FileStream(path, FileMode.Open))
+        {
+            var bat = new byte[4];
+            fs.Position = 1536;
+            fs.ReadExactly(bat);
+            bitmapAt = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bat) * 512L;
+            fs.Position = bitmapAt + 1;
+            fs.WriteByte(0);
+        }
+        var expected = (byte[])data.Clone();
+        expected.AsSpan(8 * 512, 8 * 512).Clear();
+        using (var img = DiskImage.Open(path))
+        {
+            var back = new byte[2 * MiB];
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+            // Write 10 bytes into sector 9: the rest of that sector must read as zeros, not stale data.
+            var ten = Data.Random(10, 5);
+            img.Write(9 * 512 + 100, ten);
+            ten.CopyTo(expected, 9 * 512 + 100);
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+        }
+        // Reopened, the bitmap bits set by that write are on disk (qemu ignores bitmaps, so it is no judge here).
+        using (var img = DiskImage.Open(path, readOnly: true))
+        {
+            var back = new byte[2 * MiB];
+            img.Read(0, back);
+            Assert.Equal(expected, back);
+        }
+    }
+}
+
+public class DeleteTests
+{
+    [Fact]
+    public void DeleteRemovesEveryFileButNotAnImageInUse()
+    {
+        using var dir = new TempDir();
+        string flat = dir.File("f.vmdk");
+        DiskImage.Create(flat, DiskFormat.Vmdk, 1 << 20, DiskVariant.Fixed).Dispose();
+        Assert.True(File.Exists(dir.File("f-flat.vmdk")));
+        DiskImage.Delete(flat);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+
+        string vdi = dir.File("busy.vdi");
+        using (var busy = DiskImage.Create(vdi, DiskFormat.Vdi, 1 << 20))
+            Assert.Contains("locked", Assert.Throws<DiskImageException>(() => DiskImage.Delete(vdi)).Message);
+        Assert.True(File.Exists(vdi));
+        DiskImage.Delete(vdi);
+        Assert.False(File.Exists(vdi));
     }
 }
