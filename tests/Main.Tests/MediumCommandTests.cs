@@ -46,6 +46,7 @@ public class MediumCommandTests
     [InlineData("VDI", "Fixed", "vdi")]
     [InlineData("VMDK", "Standard", "vmdk")]
     [InlineData("VMDK", "Fixed", "vmdk")]
+    [InlineData("VMDK", "Split2G", "vmdk")]
     [InlineData("VHD", "Standard", "vpc")]
     [InlineData("VHD", "Fixed", "vpc")]
     public void CreateMediumPassesQemuImg(string format, string variant, string qemuFormat)

@@ -325,9 +325,13 @@ internal sealed class Medium : IMedium
 
     private static void CheckVariant(MediumVariant variant, string format)
     {
-        MediumVariant unsupported = variant & ~(MediumVariant.Fixed | MediumVariant.Diff | MediumVariant.NoCreateDir);
+        MediumVariant allowed = MediumVariant.Fixed | MediumVariant.Diff | MediumVariant.NoCreateDir;
+        if (string.Equals(format, "VMDK", StringComparison.OrdinalIgnoreCase))
+            allowed |= MediumVariant.VmdkSplit2G;
+        MediumVariant unsupported = variant & ~allowed;
         if (unsupported != 0)
-            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, $"Medium format '{format}' does not support the variant {unsupported} (supported: Standard, Fixed)");
+            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED,
+                $"Medium format '{format}' does not support the variant {unsupported} (supported: Standard, Fixed{((allowed & MediumVariant.VmdkSplit2G) != 0 ? ", Split2G" : "")})");
     }
 
     // ---- Long operations ------------------------------------------------------------------------

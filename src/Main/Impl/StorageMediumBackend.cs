@@ -21,7 +21,9 @@ public sealed class StorageMediumBackend : IMediumBackend
     private static DiskFormat ParseFormat(string path, string format)
         => DiskImage.ParseFormat(format) ?? throw new MediumBackendException($"{path}: unknown medium format '{format}'");
 
-    private static DiskVariant ToDisk(MainVariant v) => (v & MainVariant.Fixed) != 0 ? DiskVariant.Fixed : DiskVariant.Standard;
+    /// <summary>Main's and Storage's variant bits are VirtualBox's MediumVariant values; NoCreateDir and Diff are Main's business.</summary>
+    private static SharpBox.Storage.MediumVariant ToDisk(MainVariant v)
+        => (SharpBox.Storage.MediumVariant)(uint)(v & ~(MainVariant.NoCreateDir | MainVariant.Diff));
 
     private static T Wrap<T>(Func<T> f)
     {
@@ -78,20 +80,5 @@ public sealed class StorageMediumBackend : IMediumBackend
         image.Flush();
     });
 
-    public void Delete(string path) => Wrap(() =>
-    {
-        IReadOnlyList<string> files;
-        try
-        {
-            using IDiskImage image = DiskImage.Open(path, readOnly: true);
-            files = DiskImage.GetInfo(image).Files;
-        }
-        catch (DiskImageException)
-        {
-            files = new[] { path }; // An unreadable image is still deleted as the single file it is.
-        }
-        foreach (string f in files)
-            if (File.Exists(f))
-                File.Delete(f);
-    });
+    public void Delete(string path) => Wrap(() => DiskImage.Delete(path));
 }

@@ -474,8 +474,6 @@ internal static class MediumCommands
         string? canonical = backend.CreatableFormats.FirstOrDefault(f => string.Equals(f, format, StringComparison.OrdinalIgnoreCase));
         if (canonical == null || canonical == "RAW")
             return c.Failure($"Cannot create the disk image \"{dst}\": unsupported format '{format}' (use VDI, VMDK or VHD)");
-        if ((variant & ~MediumVariant.Fixed) != 0)
-            return c.Failure($"Cannot create the disk image \"{dst}\": the variant {variant} is not supported (supported: Standard, Fixed)");
         string target = Path.GetFullPath(dst);
         if (File.Exists(target))
             return c.Failure($"Cannot create the disk image \"{dst}\": the file already exists (VERR_ALREADY_EXISTS)");
