@@ -89,6 +89,24 @@ public sealed unsafe class IemMachine
         }
     }
 
+    /// <summary>
+    /// Guest-physical memory was written behind the CPUs' backs (device DMA, the platform loading an
+    /// image): decoded code in that range is dropped. Cheap when the range holds no code.
+    /// </summary>
+    public void NotifyPhysicalWrite(ulong gpa, ulong length)
+    {
+        if (length == 0) return;
+        ulong end = gpa + length;
+        for (ulong p = gpa; p < end; p = (p & ~0xFFFUL) + 0x1000)
+        {
+            CodePageInfo* info = PageInfoIfAny(p);
+            if (info == null || Volatile.Read(ref info->CodeBits) == 0) continue;
+            ulong pageEnd = (p & ~0xFFFUL) + 0x1000;
+            int n = (int)(Math.Min(end, pageEnd) - p);
+            CodeWritten(info, p, n);
+        }
+    }
+
     internal void Register(IemCpu cpu) { lock (_cpus) _cpus.Add(cpu); }
     internal void Unregister(IemCpu cpu) { lock (_cpus) _cpus.Remove(cpu); }
 
