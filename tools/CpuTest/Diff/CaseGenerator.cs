@@ -118,7 +118,9 @@ public sealed class CaseGenerator
                 case OpCodeOperandKind.seg_rDI: ins.SetOpKind(i, _m64 ? OpKind.MemorySegRDI : OpKind.MemorySegEDI); hasMem = true; break;
 
                 case OpCodeOperandKind.imm8:
-                    if (op.Mnemonic == Mnemonic.Enter && i == 1) { ins.SetOpKind(i, OpKind.Immediate8_2nd); ins.Immediate8_2nd = (byte)(_r.Next(4) == 0 ? _r.Next(256) : _r.Next(4)); }
+                    if (op.Mnemonic is Mnemonic.Shld or Mnemonic.Shrd && op.OperandSize == 16)
+                    { ins.SetOpKind(i, OpKind.Immediate8); ins.Immediate8 = (byte)(_r.Next(0, 17) | (_r.Next(8) << 5)); }
+                    else if (op.Mnemonic == Mnemonic.Enter && i == 1) { ins.SetOpKind(i, OpKind.Immediate8_2nd); ins.Immediate8_2nd = (byte)(_r.Next(4) == 0 ? _r.Next(256) : _r.Next(4)); }
                     else { ins.SetOpKind(i, OpKind.Immediate8); ins.Immediate8 = Imm8(op); }
                     break;
                 case OpCodeOperandKind.imm8_const_1: ins.SetOpKind(i, OpKind.Immediate8); ins.Immediate8 = 1; break;
@@ -181,6 +183,9 @@ public sealed class CaseGenerator
         c.Gpr[4] = DataBase + 0x1000 + (ulong)(_r.Next(-0x400, 0x400) & (_r.Next(8) == 0 ? ~0 : ~7));
         ApplySpecials(c, op, isString, memEa, memSize, hasMem);
         for (int r = 0; r < 16; r++) if (_fixed[r] is ulong v) c.Gpr[r] = _m64 ? v : (uint)v;
+        // 16-bit SHLD/SHRD by CL: counts (mod 32) above 16 are undefined; CL may be pinned by an address.
+        if (op.Mnemonic is Mnemonic.Shld or Mnemonic.Shrd && op.OperandSize == 16 && op.Op2Kind == OpCodeOperandKind.cl
+            && (c.Gpr[1] & 31) > 16) return null;
 
         c.Rflags = 0x202 | (ulong)(_r.Next(256) & 0xD5) | (_r.Next(2) == 0 ? 0x800UL : 0) | (_r.Next(5) == 0 ? 0x400UL : 0)
             | (_r.Next(4) == 0 ? 0x200000UL : 0);
@@ -333,6 +338,8 @@ public sealed class CaseGenerator
             _fixed[1] ??= _r.Next(3) == 0 ? Val(64) : (ulong)_r.Next(0, 3);
         if (m is Mnemonic.Maskmovq or Mnemonic.Maskmovdqu) _fixed[7] ??= DataBase + (ulong)_r.Next(DataRw - 16);
         if (m is Mnemonic.Enter or Mnemonic.Leave) _fixed[5] ??= DataBase + 0x800 + (ulong)(_r.Next(0x1000) & ~7);
+        if (m is Mnemonic.Shld or Mnemonic.Shrd && op.OperandSize == 16 && op.Op2Kind == OpCodeOperandKind.cl)
+            _fixed[1] ??= (ulong)(uint)(_r.Next(0, 17) | (_r.Next(8) << 5));    // 16-bit counts above 16 are undefined
         if (m is Mnemonic.Div or Mnemonic.Idiv && _r.Next(2) == 0)
         {
             // Keep the quotient in range half of the time (RDX:RAX with a small high half).
@@ -456,6 +463,10 @@ public sealed class CaseGenerator
         ushort fsw = (ushort)((top << 11) | (_r.Next(16) << 8 & 0x4700));   // condition codes
         if (_r.Next(4) == 0) fsw |= (ushort)(_r.Next(64) & fcw & 0x3F);     // masked sticky flags only
         if (_r.Next(40) == 0) fsw |= (ushort)_r.Next(64);                   // sometimes a pending exception (#MF)
+        // As FXRSTOR leaves them: FCW's reserved bits fixed, FSW.ES/B = an unmasked exception flag is set.
+        fcw = (ushort)((fcw & 0x1F3F) | 0x40);
+        fsw &= 0x7F7F;
+        if ((fsw & ~fcw & 0x3F) != 0) fsw |= 0x8080;
         BinaryPrimitives.WriteUInt16LittleEndian(fx, fcw);
         BinaryPrimitives.WriteUInt16LittleEndian(fx.AsSpan(2), fsw);
         fx[4] = tags;

@@ -14,11 +14,12 @@ public interface ICaseExecutor : IDisposable
 /// <c>sbx-cputest diff</c>: random instructions with random state, run on this machine's CPU and on the
 /// emulated one, every register, flag, x87/SSE register and touched byte compared.
 /// </summary>
-public static class DiffCommand
+public sealed class DiffCommand : ICommand
 {
-    const string Usage = "usage: sbx-cputest diff --seed S --count N [--mode 64|32] [--forms TEXT] [--max-report K] [--list-forms] [--against native]";
+    public string Name => "diff";
+    public string Usage => "diff --seed S --count N [--mode 64|32] [--forms TEXT] [--max-report K] [--list-forms] [--against native]";
 
-    public static int Run(string[] args)
+    public int Run(string[] args)
     {
         int seed = 1, count = 10000, mode = 64, maxReport = 10, batch = 256;
         string? formFilter = null, against = null;
@@ -44,9 +45,7 @@ public static class DiffCommand
             }
             catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
             {
-                Console.Error.WriteLine($"sbx-cputest diff: {e.Message}");
-                Console.Error.WriteLine(Usage);
-                return 2;
+                throw new UsageException(e.Message);
             }
         }
 
@@ -54,7 +53,7 @@ public static class DiffCommand
         if (formFilter != null)
             forms = forms.Where(f => f.Code.ToString().Contains(formFilter, StringComparison.OrdinalIgnoreCase)
                                   || f.Name.Contains(formFilter, StringComparison.OrdinalIgnoreCase)).ToList();
-        if (forms.Count == 0) { Console.Error.WriteLine($"sbx-cputest diff: no instruction form matches '{formFilter}'"); return 2; }
+        if (forms.Count == 0) throw new UsageException($"no instruction form matches '{formFilter}'");
         if (listForms)
         {
             foreach (var f in forms) Console.WriteLine($"{f.Code,-40} {f.Name}");
@@ -98,7 +97,7 @@ public static class DiffCommand
                 if (diffs.Count == 0) { passed++; continue; }
                 failed++;
                 failedPerForm[cases[i].FormIndex]++;
-                if (reported++ < maxReport) Console.WriteLine(Compare.Report(cases[i], forms[cases[i].FormIndex], a[i], b[i], diffs, mode, emu.Name));
+                if (failedPerForm[cases[i].FormIndex] == 1 && reported++ < maxReport) Console.WriteLine(Compare.Report(cases[i], forms[cases[i].FormIndex], a[i], b[i], diffs, mode, emu.Name));
             }
         }
         int never = generatedPerForm.Count(n => n == 0);

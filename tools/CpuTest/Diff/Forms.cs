@@ -53,9 +53,24 @@ public static class FormCatalog
             if (s_excluded.Contains(op.Mnemonic)) continue;
             if (!code.CpuidFeatures().All(features.Contains)) continue;
             if (!Usable(op, mode)) continue;
+            if (code.IsJmpFarIndirect() || code.IsCallFarIndirect()) continue;
+            if (VendorSpecific(code, op)) continue;
             list.Add(new Form { Code = code, Op = op });
         }
         return list;
+    }
+
+    /// <summary>
+    /// Forms where Intel and AMD differ by design, so an AMD host cannot judge the model (which follows Intel):
+    /// PUSH Sreg with a wider operand size (Intel writes 2 bytes, AMD the zero-extended selector) and the
+    /// register forms of 0F 0D (Intel: reserved NOP, AMD: #UD, as its PREFETCH group takes only memory).
+    /// </summary>
+    static bool VendorSpecific(Code code, OpCodeInfo op)
+    {
+        if (op.Mnemonic == Mnemonic.Push && op.Op0Kind is OpCodeOperandKind.es or OpCodeOperandKind.cs or OpCodeOperandKind.ss
+            or OpCodeOperandKind.ds or OpCodeOperandKind.fs or OpCodeOperandKind.gs) return true;
+        if (op.Table == OpCodeTableKind.T0F && op.OpCode == 0x0D && op.Op0Kind != OpCodeOperandKind.mem) return true;
+        return false;
     }
 
     static bool Usable(OpCodeInfo op, int mode)
