@@ -49,7 +49,7 @@ public sealed class DiffCommand : ICommand
             }
         }
 
-        var forms = FormCatalog.Build(mode, FormCatalog.DefaultFeatures);
+        var forms = FormCatalog.Build(mode, FormCatalog.FeaturesOf(new SharpBox.Vmm.Cpum.CpuModel()));
         if (formFilter != null)
             forms = forms.Where(f => f.Code.ToString().Contains(formFilter, StringComparison.OrdinalIgnoreCase)
                                   || f.Name.Contains(formFilter, StringComparison.OrdinalIgnoreCase)).ToList();

@@ -30,15 +30,37 @@ public static class FormCatalog
         Mnemonic.Str, Mnemonic.Smsw, Mnemonic.Retf, Mnemonic.Jmpe, Mnemonic.Ud0,
     ];
 
-    /// <summary>CPUID features of the CPU model the tester may generate (the x86-64 baseline plus what IEM advertises).</summary>
-    public static readonly HashSet<CpuidFeature> DefaultFeatures =
-    [
-        CpuidFeature.INTEL8086, CpuidFeature.INTEL186, CpuidFeature.INTEL286, CpuidFeature.INTEL386, CpuidFeature.INTEL486,
-        CpuidFeature.X64, CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8,
-        CpuidFeature.CMPXCHG16B, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.SSSE3,
-        CpuidFeature.SSE4_1, CpuidFeature.SSE4_2, CpuidFeature.POPCNT, CpuidFeature.MOVBE, CpuidFeature.LZCNT, CpuidFeature.FXSR,
-        CpuidFeature.CLFSH, CpuidFeature.MULTIBYTENOP, CpuidFeature.PAUSE, CpuidFeature.PREFETCHW,
-    ];
+    /// <summary>
+    /// The Iced CPUID features of the forms to generate: the x86-64 baseline every model has, plus each
+    /// optional extension the CPU model advertises (so the tester follows the model, not a list of its own).
+    /// </summary>
+    public static HashSet<CpuidFeature> FeaturesOf(SharpBox.Vmm.Cpum.CpuModel m)
+    {
+        var f = new HashSet<CpuidFeature>
+        {
+            CpuidFeature.INTEL8086, CpuidFeature.INTEL186, CpuidFeature.INTEL286, CpuidFeature.INTEL386, CpuidFeature.INTEL486,
+            CpuidFeature.X64, CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.MULTIBYTENOP,
+        };
+        void Add(bool has, CpuidFeature x) { if (has) f.Add(x); }
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Cmov), CpuidFeature.CMOV);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Cx8), CpuidFeature.CX8);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Mmx), CpuidFeature.MMX);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Fxsr), CpuidFeature.FXSR);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Sse), CpuidFeature.SSE);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Sse2), CpuidFeature.SSE2);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Sse2), CpuidFeature.PAUSE);
+        Add(m.Has1Edx(SharpBox.Vmm.Cpum.CpuModel.Clfsh), CpuidFeature.CLFSH);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Sse3), CpuidFeature.SSE3);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Ssse3), CpuidFeature.SSSE3);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Sse41), CpuidFeature.SSE4_1);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Sse42), CpuidFeature.SSE4_2);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Cx16), CpuidFeature.CMPXCHG16B);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Movbe), CpuidFeature.MOVBE);
+        Add(m.Has1Ecx(SharpBox.Vmm.Cpum.CpuModel.Popcnt), CpuidFeature.POPCNT);
+        Add(m.HasExt1Ecx(SharpBox.Vmm.Cpum.CpuModel.Abm), CpuidFeature.LZCNT);
+        Add(m.HasExt1Ecx(SharpBox.Vmm.Cpum.CpuModel.Prefetchw), CpuidFeature.PREFETCHW);
+        return f;
+    }
 
     public static List<Form> Build(int mode, IReadOnlySet<CpuidFeature> features)
     {

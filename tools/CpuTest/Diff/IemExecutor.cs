@@ -43,7 +43,6 @@ sealed unsafe class IemExecutor : ICaseExecutor
     public IemExecutor()
     {
         var model = new CpuModel();
-        model.Std1Ecx |= Vmm.Iem.Simd.SimdHost.Std1Ecx;
         _machine = new IemMachine(_bus, model);
         _cpu = new IemCpu(_machine, 0);
         BuildSystemTables();
