@@ -93,11 +93,12 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & Cr0.NE) == 0 && c.Bus is IFpuErrorSink sink)
             {
-                // MS-DOS compatible reporting: the error goes to the interrupt controller as IRQ 13 and this
-                // instruction waits for it; retrying it after the guest's handler has cleared the error is the
-                // hardware's behaviour, so do not advance RIP: raise the line and end the block.
+                // MS-DOS compatible reporting: the error goes to the interrupt controller as IRQ 13 and the
+                // processor freezes on this instruction until an interrupt arrives; it runs again after the
+                // guest's handler (which clears the error). So: raise the line, halt here with RIP unchanged.
                 sink.RaiseFerr(c.CpuIndex);
                 c.Rip = c.InstrRip;
+                c.EnterHalt();
                 c.ThrowRestart();
             }
             c.RaiseXcpt(Xcpt.MF);
