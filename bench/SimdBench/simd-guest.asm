@@ -7,6 +7,7 @@ header:
     dd MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
     dd header, header, end_of_image, end_of_bss, entry
 iterations: dd 1000            ; patched by the harness (offset 32)
+workload: dd 0                 ; 0 = SSE2 integer loops, 1 = floating point (x87 + SSE)  (offset 36)
 entry:
     mov esp, stack_top
     mov eax, cr0
@@ -23,6 +24,8 @@ entry:
     rep stosb
     mov byte [edi], 0
     mov ebx, [iterations]
+    cmp dword [workload], 1
+    je fp
 outer:
     ; strlen (SSE2, as glibc's)
     mov esi, buf
@@ -47,11 +50,36 @@ outer:
     jnz .copy
     dec ebx
     jnz outer
+    jmp done
+    ; floating point: SSE arithmetic (host stubs with the guest MXCSR) and x87 (host stubs with the guest state)
+fp:
+    fninit
+    fld1
+    fld1
+    fld1
+    movaps xmm0, [ones]
+    movaps xmm1, [ones]
+    movaps xmm2, [ones]
+    movaps xmm3, [ones]
+fp_outer:
+    mov ecx, 256
+.f:
+    addps xmm0, xmm1
+    mulps xmm2, xmm3
+    fadd st0, st1
+    fmul st0, st2
+    dec ecx
+    jnz .f
+    dec ebx
+    jnz fp_outer
+done:
     mov dx, 0xf4
     xor eax, eax
     out dx, al
     hlt
     jmp $
+align 16
+ones: dd 1.0, 1.0, 1.0, 1.0
 align 16
 end_of_image:
 section .bss
