@@ -66,6 +66,8 @@ public sealed unsafe class IemGuestEngine : IGuestEngine
         var machine = new IemMachine(bus, new CpuModel());
         using var cpu = new IemCpu(machine, 0);
         cpuRef = cpu;
+        var events = new Queue<string>();
+        cpu.OnEvent = (v, e, rip, t) => { events.Enqueue($"{t} {v:X2} err {e:X} rip {rip:X}"); if (events.Count > 8) events.Dequeue(); };
         var ctx = CpuContext.PowerOn();
         for (int i = 0; i < 6; i++) ctx.Seg[i] = SegmentRegister.RealMode(0, i == SegIdx.CS);
         ctx.Rip = image.LoadAddress;
@@ -94,7 +96,7 @@ public sealed unsafe class IemGuestEngine : IGuestEngine
         {
             var c = new CpuContext();
             cpu.GetState(ref c);
-            run.Failure += $" at {c.Seg[SegIdx.CS].Selector:X4}:{c.Rip:X} (mode {cpu.Mode}, CPL {cpu.Cpl})";
+            run.Failure += $" at {c.Seg[SegIdx.CS].Selector:X4}:{c.Rip:X} (mode {cpu.Mode}, CPL {cpu.Cpl}); last events: {string.Join("; ", events)}";
         }
         return run;
     }
