@@ -20,6 +20,8 @@ public sealed class GuestRun
     public int? ExitCode;
     public string? Failure;
     public long Instructions;
+    /// <summary>The last exceptions/interrupts delivered (for failure messages).</summary>
+    public string Events = "";
 }
 
 /// <summary>An execution engine the guest tests can run on (IEM always; KVM where usable).</summary>
@@ -92,6 +94,7 @@ public sealed unsafe class IemGuestEngine : IGuestEngine
             if (left <= 0) { run.Failure = $"instruction limit ({image.InstructionLimit}) reached"; break; }
         }
         run.Output = output.ToString();
+        run.Events = string.Join("; ", events);
         if (run.Failure != null)
         {
             var c = new CpuContext();

@@ -13,7 +13,7 @@ public class GuestTests
         var run = new IemGuestEngine().Run(image);
         string expected = GuestAssembler.Expected(name);
         Assert.True(run.Failure == null, $"{name}: {run.Failure}\noutput so far:\n{run.Output}");
-        Assert.Equal(expected, run.Output);
-        Assert.Equal(0, run.ExitCode);
+        Assert.True(expected == run.Output && run.ExitCode == 0,
+            $"{name}: exit code {run.ExitCode}\nexpected:\n{expected}\nactual:\n{run.Output}\nlast events: {run.Events}");
     }
 }
