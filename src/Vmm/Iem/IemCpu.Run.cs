@@ -16,6 +16,10 @@ internal unsafe struct BlockInfo
     public int ByteLen;
     public int Next;            // hash chain
     public CodeMode Mode;
+    // Direct links to the blocks that followed this one (valid while LinkEpoch matches the vCPU's).
+    public ulong LinkRip0, LinkRip1;
+    public int Link0, Link1;
+    public int LinkEpoch0, LinkEpoch1;
 }
 
 // The run loop: events at block boundaries, block lookup/build/execute, exceptions, single steps.
@@ -40,6 +44,8 @@ public sealed unsafe partial class IemCpu
     private int _blockCount, _arenaUsed;
     private int _curBlock = -1;
     private ulong _curBlockRip;
+    /// <summary>Bumped whenever a block link could become wrong: TLB flushes, CS changes, code-cache flushes.</summary>
+    internal int LinkEpoch = 1;
     private DecodedInstr _stepInstr;
 
     private void InitBlockCache()
@@ -54,6 +60,7 @@ public sealed unsafe partial class IemCpu
     /// <summary>Forgets every decoded block of this vCPU.</summary>
     public void FlushCodeCache()
     {
+        LinkEpoch++;
         Array.Fill(_hash, -1);
         _blockCount = 0; _arenaUsed = 0; _curBlock = -1;
     }
@@ -142,7 +149,57 @@ public sealed unsafe partial class IemCpu
             if (_executed >= _budget) return VcpuExitReason.BudgetExhausted;
             int b = LookupBlock();
             if (b < 0 || _budget - _executed < _blocks[b].Count) { StepOne(); continue; }
-            ExecuteBlock(b);
+            ExecuteChain(b);
+        }
+    }
+
+    /// <summary>
+    /// Runs a block, then follows the links to the next ones for as long as no event is pending and
+    /// the budget allows; a missing link is filled from a normal lookup.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ExecuteChain(int bi)
+    {
+        ref BlockInfo blocks0 = ref MemoryMarshal.GetArrayDataReference(_blocks);
+        ref DecodedInstr arena0 = ref MemoryMarshal.GetArrayDataReference(_arena);
+        while (true)
+        {
+            ref BlockInfo b = ref Unsafe.Add(ref blocks0, bi);
+            _curBlock = bi;
+            _curBlockRip = Rip;
+            ref DecodedInstr d0 = ref Unsafe.Add(ref arena0, b.Start);
+            int n = b.Count;
+            for (int k = 0; k < n; k++)
+            {
+                ref DecodedInstr d = ref Unsafe.Add(ref d0, k);
+                ulong rip = Rip;
+                InstrRip = rip;
+                Rip = rip + d.Length;
+                d.Handler(this, ref d);
+            }
+            ulong next = Rip & IpMask;
+            Rip = next;
+            _executed += n;
+            _curBlock = -1;
+            if (_pending != 0 || _executed >= _budget) return;
+            int nb;
+            int epoch = LinkEpoch;
+            if (b.LinkRip0 == next && b.LinkEpoch0 == epoch) nb = b.Link0;
+            else if (b.LinkRip1 == next && b.LinkEpoch1 == epoch) nb = b.Link1;
+            else
+            {
+                nb = LookupBlock();
+                if (nb < 0) return;
+                // The lookup may have flushed the cache (b is then gone) or bumped the epoch.
+                if (epoch == LinkEpoch)
+                {
+                    if (b.LinkEpoch0 != epoch) { b.LinkRip0 = next; b.Link0 = nb; b.LinkEpoch0 = epoch; }
+                    else { b.LinkRip1 = b.LinkRip0; b.Link1 = b.Link0; b.LinkEpoch1 = b.LinkEpoch0; b.LinkRip0 = next; b.Link0 = nb; b.LinkEpoch0 = epoch; }
+                }
+            }
+            ref BlockInfo t = ref Unsafe.Add(ref blocks0, nb);
+            if (t.Gen != t.Info->Generation || _budget - _executed < t.Count) return;
+            bi = nb;
         }
     }
 
@@ -405,6 +462,7 @@ public sealed unsafe partial class IemCpu
         b.Phys = pa; b.Phys2 = ulong.MaxValue; b.Info = info; b.Info2 = null;
         b.Gen = gen; b.Gen2 = 0;
         b.Start = start; b.Count = count; b.ByteLen = off; b.Mode = Mode;
+        b.LinkEpoch0 = 0; b.LinkEpoch1 = 0;
         _arenaUsed += count;
         if (reuse < 0)
         {

@@ -204,6 +204,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
     /// <summary>Recomputes everything derived from CR0/EFER/CS/SS/RFLAGS.VM: mode, CPL, segment fast paths, TLB selection.</summary>
     internal void ModeChanged()
     {
+        LinkEpoch++;
         bool lma = (Efer & Cpum.Efer.LMA) != 0;
         ref SegCache cs = ref Segs[SegIdx.CS];
         if (lma && (cs.Attr & SegAttr.L) != 0) Mode = CodeMode.Bits64;
