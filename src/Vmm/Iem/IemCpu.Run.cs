@@ -40,7 +40,7 @@ public sealed unsafe partial class IemCpu
     private const int HashSize = 1 << 13, MaxBlocks = 1 << 14, ArenaSize = 1 << 17;
     private int[] _hash = null!;
     private BlockInfo[] _blocks = null!;
-    private DecodedInstr[] _arena = null!;
+    private DecodedInstr* _arena;
     private int _blockCount, _arenaUsed;
     private int _curBlock = -1;
     private ulong _curBlockRip;
@@ -52,7 +52,7 @@ public sealed unsafe partial class IemCpu
     {
         _hash = new int[HashSize];
         _blocks = new BlockInfo[MaxBlocks];
-        _arena = new DecodedInstr[ArenaSize + MaxBlockInstrs];
+        _arena = (DecodedInstr*)NativeMemory.AlignedAlloc((nuint)((ArenaSize + MaxBlockInstrs) * sizeof(DecodedInstr)), 64);
         Machine.Register(this);
         FlushCodeCache();
     }
@@ -161,22 +161,23 @@ public sealed unsafe partial class IemCpu
     private void ExecuteChain(int bi)
     {
         ref BlockInfo blocks0 = ref MemoryMarshal.GetArrayDataReference(_blocks);
-        ref DecodedInstr arena0 = ref MemoryMarshal.GetArrayDataReference(_arena);
         while (true)
         {
             ref BlockInfo b = ref Unsafe.Add(ref blocks0, bi);
             _curBlock = bi;
             _curBlockRip = Rip;
-            ref DecodedInstr d0 = ref Unsafe.Add(ref arena0, b.Start);
+            DecodedInstr* p = _arena + b.Start;
+            DecodedInstr* end = p + b.Count;
             int n = b.Count;
-            for (int k = 0; k < n; k++)
+            do
             {
-                ref DecodedInstr d = ref Unsafe.Add(ref d0, k);
                 ulong rip = Rip;
                 InstrRip = rip;
-                Rip = rip + d.Length;
-                d.Handler(this, ref d);
+                Rip = rip + p->Length;
+                p->Handler(this, ref *p);
+                p++;
             }
+            while (p < end);
             ulong next = Rip & IpMask;
             Rip = next;
             _executed += n;
@@ -201,27 +202,6 @@ public sealed unsafe partial class IemCpu
             if (t.Gen != t.Info->Generation || _budget - _executed < t.Count) return;
             bi = nb;
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ExecuteBlock(int bi)
-    {
-        ref BlockInfo b = ref _blocks[bi];
-        _curBlock = bi;
-        _curBlockRip = Rip;
-        ref DecodedInstr d0 = ref _arena[b.Start];
-        int n = b.Count;
-        for (int k = 0; k < n; k++)
-        {
-            ref DecodedInstr d = ref Unsafe.Add(ref d0, k);
-            ulong rip = Rip;
-            InstrRip = rip;
-            Rip = rip + d.Length;
-            d.Handler(this, ref d);
-        }
-        Rip &= IpMask;
-        _executed += n;
-        _curBlock = -1;
     }
 
     /// <summary>Instructions of the current block that completed before InstrRip (after a fault or restart).</summary>
@@ -306,7 +286,7 @@ public sealed unsafe partial class IemCpu
         if (_executed >= _budget) return VcpuExitReason.BudgetExhausted;
         int b = LookupBlock();
         if (b < 0 || _budget - _executed < _blocks[b].Count) StepOne();
-        else ExecuteBlock(b);
+        else ExecuteChain(b);
         return VcpuExitReason.None;
     }
 

@@ -88,7 +88,10 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
 
     public void Dispose()
     {
+        Machine.Unregister(this);
         FreeTlb();
+        NativeMemory.AlignedFree(_arena);
+        _arena = null;
         NativeMemory.AlignedFree(Fx);
         GC.SuppressFinalize(this);
     }
