@@ -147,6 +147,7 @@ public sealed unsafe partial class IemCpu
                 continue;
             }
             if (_executed >= _budget) return VcpuExitReason.BudgetExhausted;
+            InstrRip = Rip;             // a fetch fault while looking up the block belongs to this address
             int b = LookupBlock();
             if (b < 0 || _budget - _executed < _blocks[b].Count) { StepOne(); continue; }
             ExecuteChain(b);
@@ -295,6 +296,7 @@ public sealed unsafe partial class IemCpu
     {
         bool tf = (Eflags & RFlags.TF) != 0;
         Span<byte> buf = stackalloc byte[Decoder.MaxLength];
+        InstrRip = Rip;
         int n = FetchForDecode(Rip, buf, out _);
         int len = Decoder.Decode(buf[..n], Mode, Table, ref _stepInstr);
         if (len == Decoder.NeedMoreBytes)
