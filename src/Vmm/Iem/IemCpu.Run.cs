@@ -100,6 +100,13 @@ public sealed unsafe partial class IemCpu
 
     public bool WaitForWakeup(int timeoutMs)
     {
+        if (_waitSipi)
+        {
+            if (Volatile.Read(ref _sipiVector) >= 0 || (_pending & PendStop) != 0) return true;
+            bool w = _wake.Wait(timeoutMs);
+            _wake.Reset();
+            return w;
+        }
         if ((_pending & (PendNmi | PendStop)) != 0 || ((_pending & PendIntr) != 0 && (Eflags & RFlags.IF) != 0)) return true;
         bool woke = _wake.Wait(timeoutMs);
         _wake.Reset();
@@ -108,6 +115,11 @@ public sealed unsafe partial class IemCpu
 
     public VcpuExit Run(long instructionBudget)
     {
+        if (_waitSipi && !TakeSipi())
+        {
+            if ((_pending & PendStop) != 0) { ClearPending(PendStop); return new VcpuExit { Reason = VcpuExitReason.Stopped }; }
+            return new VcpuExit { Reason = VcpuExitReason.Halted };
+        }
         _executed = 0;
         _budget = instructionBudget;
         _exitReason = VcpuExitReason.None;
