@@ -67,9 +67,13 @@ public sealed unsafe partial class IemCpu
     /// Delivers a CPU exception (RIP already set to what the frame must hold), applying the
     /// double-fault rules when delivery itself faults; a fault while delivering #DF shuts down.
     /// </summary>
+    /// <summary>Debug hook: called for every exception or interrupt about to be delivered (vector, error code, RIP, type).</summary>
+    public Action<int, int, ulong, EventType>? OnEvent;
+
     internal void DeliverException(int vector, int errorCode, bool hasErr, EventType type = EventType.Exception)
     {
         ulong faultRip = InstrRip;
+        OnEvent?.Invoke(vector, errorCode, Rip, type);
         while (true)
         {
             try
@@ -87,6 +91,7 @@ public sealed unsafe partial class IemCpu
                 if (df) { vector = Xcpt.DF; errorCode = 0; hasErr = true; }
                 else { vector = second; errorCode = f.ErrorCode; hasErr = f.HasErrorCode; }
                 type = EventType.Exception;
+                OnEvent?.Invoke(vector, errorCode, Rip, type);
             }
         }
     }
