@@ -254,10 +254,13 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            if (((c.Segs[d.Seg].Base + ea) & 15) != 0) c.RaiseGp0();
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, true);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;
             int len = OsFxsr(c) ? 160 + 16 * xmm : 160;
-            c.ProbeWrite(d.Seg, ea, len);
+            // The whole area must be writable, not just what is stored, and the host checks its last byte
+            // first (which page faults first is not architectural; this matches the reference CPU).
+            c.ProbeWrite(d.Seg, ea + 511, 1);
+            c.ProbeWrite(d.Seg, ea, 512);
             Span<byte> img = stackalloc byte[512];
             // Bytes the instruction does not store keep their memory contents.
             c.ReadBytes(d.Seg, ea, img[..len]);
@@ -269,7 +272,7 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            if (((c.Segs[d.Seg].Base + ea) & 15) != 0) c.RaiseGp0();
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, false);
             Span<byte> img = stackalloc byte[512];
             c.ReadBytes(d.Seg, ea, img);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;

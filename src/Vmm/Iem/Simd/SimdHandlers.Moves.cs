@@ -39,10 +39,22 @@ public static unsafe partial class SimdHandlers
     static void MovXX<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = *Xmm(c.Fx, d.Rm); }
     static void MovXXStore<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Rm) = *Xmm(c.Fx, d.Reg); }
     // Loads go straight into the register: ReadU128 translates every page before it copies anything.
-    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
-    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
-    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
-    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
+    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, false);
+        c.ReadU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
+    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, true);
+        c.WriteU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
     static void Lddqu(IemCpu c, ref DecodedInstr d) { SseCheck<FSse3>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
 
     static void MovssRR(IemCpu c, ref DecodedInstr d) { SseCheck<FSse>(c); *(uint*)Xmm(c.Fx, d.Reg) = *(uint*)Xmm(c.Fx, d.Rm); }

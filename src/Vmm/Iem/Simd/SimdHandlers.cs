@@ -88,8 +88,30 @@ namespace SharpBox.Vmm.Iem.Simd
         internal static V ReadM128(IemCpu c, ref DecodedInstr d, bool align)
         {
             V v;
-            c.ReadU128(d.Seg, c.Ea(ref d), (byte*)&v, align);
+            ulong ea = c.Ea(ref d);
+            if (align) CheckAligned(c, d.Seg, ea, 16, false);
+            c.ReadU128(d.Seg, ea, (byte*)&v);
             return v;
+        }
+
+        /// <summary>
+        /// The alignment #GP(0) of 16-byte SSE operands (and FXSAVE's 512 bytes) comes after the segment and
+        /// canonical checks (#GP/#SS), as on the hardware: a misaligned non-canonical stack operand is #SS.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static void CheckAligned(IemCpu c, int seg, ulong ea, int size, bool write)
+        {
+            if (((c.Segs[seg].Base + ea) & 15) == 0) return;
+            Misaligned(c, seg, ea, size, write);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static void Misaligned(IemCpu c, int seg, ulong ea, int size, bool write)
+        {
+            ulong lin = c.Linear(seg, ea, size, write);
+            if (c.LongModeActive && (!c.IsCanonical(lin) || !c.IsCanonical(lin + (ulong)(size - 1))))
+                c.RaiseXcpt(seg == SegIdx.SS ? Xcpt.SS : Xcpt.GP, 0);
+            c.RaiseGp0();
         }
 
         // ---------------- generic kernel handlers ----------------
