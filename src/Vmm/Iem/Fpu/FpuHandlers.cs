@@ -254,7 +254,7 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, true);
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, true, canonicalFirst: true);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;
             int len = OsFxsr(c) ? 160 + 16 * xmm : 160;
             // The whole area must be writable, not just what is stored, and the host checks its last byte
@@ -272,7 +272,7 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, false);
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, false, canonicalFirst: true);
             Span<byte> img = stackalloc byte[512];
             c.ReadBytes(d.Seg, ea, img);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;

@@ -95,23 +95,24 @@ namespace SharpBox.Vmm.Iem.Simd
         }
 
         /// <summary>
-        /// The alignment #GP(0) of 16-byte SSE operands (and FXSAVE's 512 bytes) comes after the segment and
-        /// canonical checks (#GP/#SS), as on the hardware: a misaligned non-canonical stack operand is #SS.
+        /// The alignment #GP(0) of a 16-byte SSE operand. It outranks the segment and canonical checks
+        /// (a misaligned non-canonical stack operand is #GP, not #SS); FXSAVE/FXRSTOR check the other way round
+        /// (<paramref name="canonicalFirst"/>). Both orders measured on the host.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal static void CheckAligned(IemCpu c, int seg, ulong ea, int size, bool write)
+        internal static void CheckAligned(IemCpu c, int seg, ulong ea, int size, bool write, bool canonicalFirst = false)
         {
             if (((c.Segs[seg].Base + ea) & 15) == 0) return;
-            Misaligned(c, seg, ea, size, write);
+            if (canonicalFirst) CanonicalChecks(c, seg, ea, size, write);
+            c.RaiseGp0();
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        static void Misaligned(IemCpu c, int seg, ulong ea, int size, bool write)
+        static void CanonicalChecks(IemCpu c, int seg, ulong ea, int size, bool write)
         {
             ulong lin = c.Linear(seg, ea, size, write);
             if (c.LongModeActive && (!c.IsCanonical(lin) || !c.IsCanonical(lin + (ulong)(size - 1))))
                 c.RaiseXcpt(seg == SegIdx.SS ? Xcpt.SS : Xcpt.GP, 0);
-            c.RaiseGp0();
         }
 
         // ---------------- generic kernel handlers ----------------
