@@ -188,7 +188,7 @@ public sealed class CaseGenerator
             && (c.Gpr[1] & 31) > 16) return null;
 
         c.Rflags = 0x202 | (ulong)(_r.Next(256) & 0xD5) | (_r.Next(2) == 0 ? 0x800UL : 0) | (_r.Next(5) == 0 ? 0x400UL : 0)
-            | (_r.Next(4) == 0 ? 0x200000UL : 0);
+            | (_r.Next(4) == 0 ? 0x200000UL : 0) | (_r.Next(8) == 0 ? 0x40000UL : 0);   // ID; AC (CR0.AM is set: #AC at CPL3)
         RandomFpu(c.Fx);
         return c;
     }

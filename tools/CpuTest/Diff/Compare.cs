@@ -65,10 +65,12 @@ public static class Compare
 
     /// <summary>
     /// CALL to a non-canonical target whose return address cannot be pushed: Intel's pseudo-code checks the
-    /// target first (#GP), this AMD host the push first (#PF on the write). The model follows Intel.
+    /// target first (#GP), this AMD host the push first (#PF on the write, or #AC for a misaligned stack
+    /// with alignment checking on). The model follows Intel.
     /// </summary>
     static bool CallOrder(DiffCase c, Outcome native, Outcome emu) =>
-        c.Instr.Mnemonic == Mnemonic.Call && native.Vector == 14 && (native.ErrorCode & 2) != 0 && emu.Vector == 13 && emu.ErrorCode == 0;
+        c.Instr.Mnemonic == Mnemonic.Call && emu.Vector == 13 && emu.ErrorCode == 0 &&
+        (native.Vector == 14 && (native.ErrorCode & 2) != 0 || native.Vector == 17);
 
     static bool MultiStore(Mnemonic m) => m is Mnemonic.Fnsave or Mnemonic.Fsave or Mnemonic.Fnstenv or Mnemonic.Fstenv
         or Mnemonic.Fxsave or Mnemonic.Fxsave64 or Mnemonic.Frstor or Mnemonic.Fldenv or Mnemonic.Fxrstor or Mnemonic.Fxrstor64;

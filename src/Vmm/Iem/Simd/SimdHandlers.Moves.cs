@@ -111,12 +111,12 @@ public static unsafe partial class SimdHandlers
         EnterMmx(c.Fx);
         SetMm(c.Fx, d.Reg, v);
     }
+    // MMX stores write memory first and switch to MMX mode after: a faulting store (#PF, #AC) leaves the x87 state alone.
     static void MovdFromMm(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), W(ref d) ? 8 : 4);
+        WriteGprOrMem(c, ref d, W(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        WriteGprOrMem(c, ref d, W(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovdToXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); *Xmm(c.Fx, d.Reg) = Vector128.CreateScalar(ReadGprOrMem(c, ref d, W(ref d))).AsByte(); }
     static void MovdFromXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); WriteGprOrMem(c, ref d, W(ref d), *(ulong*)Xmm(c.Fx, d.Reg)); }
@@ -132,17 +132,15 @@ public static unsafe partial class SimdHandlers
     static void MovqMmStore(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
-        else SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
+        if (!d.IsMem) SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
     }
     static void Movntq(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FSse>(c);
-        c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovqXmmLoad(IemCpu c, ref DecodedInstr d)
     {

@@ -74,6 +74,8 @@ namespace SharpBox.Vmm.Iem.Simd
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)] internal static ulong GetMm(byte* fx, int i) => *(ulong*)(fx + FxLayout.St0 + 16 * (i & 7));
+        /// <summary>MM<paramref name="i"/> before the MMX transition: physical register i is ST((i - TOP) mod 8).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] internal static ulong GetMmPhys(byte* fx, int i) => *(ulong*)(fx + FxLayout.St0 + 16 * ((i - FxLayout.Top(fx)) & 7));
         /// <summary>An MMX write also sets the register's exponent field to all ones.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal static void SetMm(byte* fx, int i, ulong v)
@@ -116,6 +118,17 @@ namespace SharpBox.Vmm.Iem.Simd
         }
 
         // ---------------- generic kernel handlers ----------------
+
+        /// <summary>PUNPCKLBW/WD/DQ mm, mm/m32: the memory form reads only the 4 bytes it uses.</summary>
+        static void MmxOpM32<T, F>(IemCpu c, ref DecodedInstr d) where T : struct, IVecOp where F : struct, IFeat
+        {
+            MmxCheck<F>(c);
+            ulong src = d.IsMem ? c.ReadU32(d.Seg, c.Ea(ref d)) : 0;
+            byte* fx = c.Fx;
+            EnterMmx(fx);
+            if (!d.IsMem) src = GetMm(fx, d.Rm);
+            SetMm(fx, d.Reg, T.M(GetMm(fx, d.Reg), src));
+        }
 
         static void MmxOp<T, F>(IemCpu c, ref DecodedInstr d) where T : struct, IVecOp where F : struct, IFeat
         {
@@ -195,7 +208,7 @@ namespace SharpBox.Vmm.Iem.Simd
 
             public void Vec<T>(byte map, byte opcode, SimdFeature mmx, SimdFeature xmm) where T : struct, IVecOp
             {
-                var m = MmxH<T>(mmx);
+                var m = map == SimdCatalog.Map0F && opcode is 0x60 or 0x61 or 0x62 ? &MmxOpM32<T, FMmx> : MmxH<T>(mmx);
                 t.SetSimd((OpMap)map, opcode, MandatoryPrefix.None, m, m);
                 var x = XmmH<T>(xmm);
                 t.SetSimd((OpMap)map, opcode, MandatoryPrefix.P66, x, x);
