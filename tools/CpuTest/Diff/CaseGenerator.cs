@@ -165,10 +165,14 @@ public sealed class CaseGenerator
         try { _enc.Encode(ins, InsnAddress); }
         catch (EncoderException) { return null; }
         if (_buf.Bytes.Count > 15) return null;
+        // 64-bit mode ignores ES/CS/SS/DS overrides: prepend one now and then (the decoder must skip it).
+        if (_m64 && _buf.Bytes.Count < 15 && _r.Next(16) == 0) _buf.Bytes.Insert(0, (byte)(0x26 + 8 * _r.Next(4)));
         c.Code = _buf.Bytes.ToArray();
         var dec = Decoder.Create(_mode, new ByteArrayCodeReader(c.Code));
         dec.IP = InsnAddress;
         c.Instr = dec.Decode();
+        // Branch targets were encoded relative to the unprefixed length: a prefix moved them by one byte, so
+        // keep the decoded instruction (its targets are what both executors see).
         if (c.Instr.Code != f.Code)
         {
             // The waiting forms (FSTENV = FWAIT + FNSTENV...) decode as two instructions.
