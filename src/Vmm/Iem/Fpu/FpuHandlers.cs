@@ -48,7 +48,7 @@ namespace SharpBox.Vmm.Iem.Fpu
                         X87Op.Fnsave => &Fnsave,
                         X87Op.FnstswMem => &FnstswMem,
                         _ => &Invalid,
-                    });
+                    }, invalid: f.Op == X87Op.Invalid);
                 }
                 for (int m = 0xC0; m <= 0xFF; m++)
                 {
@@ -62,14 +62,14 @@ namespace SharpBox.Vmm.Iem.Fpu
                         X87Op.FnstswAx => &FnstswAx,
                         X87Op.FnNop => &FnNop,
                         _ => &Invalid,
-                    });
+                    }, invalid: f.Op == X87Op.Invalid);
                 }
             }
             t.Set(OpMap.Primary, 0x9B, HandlerSet.All(&Fwait));
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Fxsave, 0);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Fxrstor, 1);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Ldmxcsr, 2);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Stmxcsr, 3);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Fxsave, 0);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Fxrstor, 1);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Ldmxcsr, 2);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Stmxcsr, 3);
         }
 
         // ---------------- checks ----------------

@@ -15,7 +15,7 @@ public static unsafe partial class SimdHandlers
     {
         const OpMap M = OpMap.Map0F;
         var none = MandatoryPrefix.None; var p66 = MandatoryPrefix.P66; var pF2 = MandatoryPrefix.PF2;
-        var ud = (delegate*<IemCpu, ref DecodedInstr, void>)&Handlers.SseUnavailable;
+        delegate*<IemCpu, ref DecodedInstr, void> ud = null;   // invalid form (#UD)
         t.SetSimd(M, 0x77, none, &Emms, &Emms);
         t.SetSimd(M, 0x70, none, &Pshufw, &Pshufw);
         t.SetSimd(M, 0xD7, none, &PmovmskbMm, ud); t.SetSimd(M, 0xD7, p66, &PmovmskbXmm, ud);

@@ -248,12 +248,12 @@ namespace SharpBox.Vmm.Iem.Simd
 
             public void VecShift<T>(byte opcode, int reg, SimdFeature mmx, SimdFeature xmm) where T : struct, IVecShiftImm
             {
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.None, &MmxShift<T, FMmx>, &Handlers.SseUnavailable, reg);
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, &Handlers.SseUnavailable, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.None, &MmxShift<T, FMmx>, null, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, null, reg);
             }
 
             public void XmmShift<T>(byte opcode, int reg, SimdFeature f) where T : struct, IXmmShiftImm =>
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, &Handlers.SseUnavailable, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, null, reg);
 
             static delegate*<IemCpu, ref DecodedInstr, void> MmxH<T>(SimdFeature f) where T : struct, IVecOp => f switch
             {
