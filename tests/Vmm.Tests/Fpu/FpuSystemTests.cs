@@ -233,6 +233,19 @@ public unsafe class FpuSystemTests
     }
 
     [Fact]
+    public void Fxsave_WithoutOsfxsr_LeavesMxcsrAndXmmAlone()
+    {
+        using var m = new Machine();
+        m.Bus.RamSpan(0x3000, 512).Fill(0xA5);
+        Assert.Equal(NoFault, m.Run(Cat(Fninit, Fld1, FxsaveAligned), NE, 0));
+        var img = m.Bus.RamSpan(0x3000, 512);
+        Assert.Equal(0x037F, BinaryPrimitives.ReadUInt16LittleEndian(img));
+        Assert.True(img.Slice(24, 8).ToArray().All(b => b == 0xA5));           // MXCSR, MXCSR_MASK not stored
+        Assert.True(img[160..].ToArray().All(b => b == 0xA5));                  // nor the XMM registers
+        Assert.Equal(0x3FFF, BinaryPrimitives.ReadUInt16LittleEndian(img[40..]));
+    }
+
+    [Fact]
     public void RealMode_FnstenvUsesLinearPointers()
     {
         using var m = new Machine();

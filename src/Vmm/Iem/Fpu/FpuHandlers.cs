@@ -278,8 +278,8 @@ namespace SharpBox.Vmm.Iem.Fpu
             c.ProbeWrite(d.Seg, ea + 511, 1);
             c.ProbeWrite(d.Seg, ea, 512);
             Span<byte> img = stackalloc byte[512];
-            // Bytes the instruction does not store keep their memory contents.
-            c.ReadBytes(d.Seg, ea, img[..len]);
+            // Without CR4.OSFXSR, MXCSR and its mask (bytes 24..31) are not stored: they keep their memory contents.
+            if (!OsFxsr(c)) c.ReadBytes(d.Seg, ea + 24, img.Slice(24, 8));
             X87.FxsaveImage(c.Fx, img, (d.Prefixes & Pfx.RexW) != 0, xmm, OsFxsr(c));
             c.WriteBytes(d.Seg, ea, img[..len]);
         }
