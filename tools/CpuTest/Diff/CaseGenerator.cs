@@ -369,12 +369,16 @@ public sealed class CaseGenerator
                 _fixed[reg] = codeTarget;
             }
         }
-        if (hasMem && ea >= DataBase && ea + 4 <= DataBase + DataRw && _r.Next(10) != 0)
+        if (hasMem && ea >= DataBase && ea + 4 <= DataBase + DataRw)
         {
+            // A valid MXCSR mostly, else one with a reserved bit (#GP) -- but never bit 17 alone: this host's
+            // MXCSR_MASK has AMD's misaligned-SSE bit, the model's does not.
+            uint mx = RandomMxcsr();
+            if (_r.Next(10) == 0) mx |= 1u << (_r.Next(2) == 0 ? 16 : _r.Next(18, 32));
             if (m is Mnemonic.Ldmxcsr)
-                c.Patches.Add(((ushort)(ea - DataBase), BitConverter.GetBytes(RandomMxcsr())));
+                c.Patches.Add(((ushort)(ea - DataBase), BitConverter.GetBytes(mx)));
             if (m is Mnemonic.Fxrstor or Mnemonic.Fxrstor64 && ea + 28 <= DataBase + DataRw)
-                c.Patches.Add(((ushort)(ea + 24 - DataBase), BitConverter.GetBytes(RandomMxcsr())));
+                c.Patches.Add(((ushort)(ea + 24 - DataBase), BitConverter.GetBytes(mx)));
         }
         // FP operands in memory: put an interesting value there half of the time.
         if (hasMem && ea >= DataBase && ea + (ulong)memSize <= DataBase + DataRw && c.Patches.Count < SandboxLayout.MaxPatches && _r.Next(2) == 0)

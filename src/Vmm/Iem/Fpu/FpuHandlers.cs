@@ -268,8 +268,9 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            // With alignment checking on, an area not even 4-byte aligned is #AC; otherwise misalignment is #GP (host).
-            c.CheckAlignment(d.Seg, ea, 4, write: true);
+            // With alignment checking on, an area not even 4-byte aligned is #AC, even ahead of a read-only
+            // segment's #GP; otherwise misalignment is #GP (both measured).
+            c.CheckAlignment(d.Seg, ea, 4);
             Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, true, canonicalFirst: true);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;
             int len = OsFxsr(c) ? 160 + 16 * xmm : 160;
