@@ -36,7 +36,10 @@ public static class Compare
     {
         var d = new List<string>();
         undefinedFlagsDiffer = false;
-        if (a.Vector != b.Vector && !CallOrder(c, a, b)) d.Add($"exception: {VecName(a.Vector)} vs {VecName(b.Vector)}");
+        if (a.Vector != b.Vector)
+        {
+            if (!CallOrder(c, a, b)) d.Add($"exception: {VecName(a.Vector)} vs {VecName(b.Vector)}");
+        }
         else if (a.Vector is 8 or 10 or 11 or 12 or 13 or 14 or 17 && a.ErrorCode != b.ErrorCode)
         {
             // The host kernel maps parts of the upper half (supervisor pages): there a user access finds a
