@@ -480,6 +480,11 @@ public sealed unsafe partial class IemCpu
         ulong pageBase = pa & ~0xFFFUL;
         // Fill the TLB for plain memory.
         int set = kind == KindR ? _setR : kind == KindW ? _setW : _setX;
+        if (HwBreakpointsActive && kind != KindX)
+        {
+            CheckDataBreakpoints(lin, size, kind == KindW);
+            if (PageHasDataBreakpoint(lin & ~0xFFFUL)) set = SetDummy;
+        }
         if (set != SetDummy)
         {
             PhysPageKind k = Bus.LookupPage(pageBase, out byte* host);

@@ -176,6 +176,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         MemoryMarshal.AsBytes(new ReadOnlySpan<FxSaveBytes>(in c.Fx)).CopyTo(new Span<byte>(Fx, 512));
         ModeChanged();
         FlushTlb(true);
+        DebugRegistersChanged();
     }
 
     private static void ValidateState(in CpuContext c)
