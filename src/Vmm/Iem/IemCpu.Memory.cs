@@ -142,7 +142,7 @@ public sealed unsafe partial class IemCpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Linear(int seg, ulong ea, int size, bool write)
     {
-        ref SegCache s = ref Segs[seg];
+        ref SegCache s = ref Unsafe.Add(ref Segs[0], seg);
         if ((long)(ea + (ulong)(size - 1)) > (write ? s.WrLim : s.RdLim)) SegCheckSlow(seg, ea, size, write);
         return (s.Base + ea) & LinMask;
     }
