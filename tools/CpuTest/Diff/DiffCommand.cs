@@ -28,16 +28,17 @@ public sealed class DiffCommand : ICommand
         {
             string a = args[i];
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            int Int() { string v = Next(); return int.TryParse(v, out int n) && n >= 0 ? n : throw new ArgumentException($"{a}: '{v}' is not a non-negative number"); }
             try
             {
                 switch (a)
                 {
-                    case "--seed": seed = int.Parse(Next()); break;
-                    case "--count": count = int.Parse(Next()); break;
-                    case "--mode": mode = int.Parse(Next()); if (mode is not (64 or 32)) throw new ArgumentException("--mode must be 64 or 32"); break;
+                    case "--seed": seed = Int(); break;
+                    case "--count": count = Int(); break;
+                    case "--mode": mode = Int(); if (mode is not (64 or 32)) throw new ArgumentException("--mode must be 64 or 32"); break;
                     case "--forms": formFilter = Next(); break;
-                    case "--max-report": maxReport = int.Parse(Next()); break;
-                    case "--batch": batch = int.Parse(Next()); if (batch < 1) throw new ArgumentException("--batch must be positive"); break;
+                    case "--max-report": maxReport = Int(); break;
+                    case "--batch": batch = Int(); if (batch < 1) throw new ArgumentException("--batch must be positive"); break;
                     case "--list-forms": listForms = true; break;
                     case "--against": against = Next(); if (against != "native") throw new ArgumentException("--against takes 'native'"); break;
                     default: throw new ArgumentException($"unknown argument '{a}'");
@@ -61,6 +62,17 @@ public sealed class DiffCommand : ICommand
             return 0;
         }
 
+        try { return Execute(forms, seed, count, mode, maxReport, batch, against); }
+        catch (Exception e) when (e is FileNotFoundException or InvalidOperationException or IOException)
+        {
+            // The sandbox helper missing, failing to start or dying: say so plainly.
+            Console.Error.WriteLine($"sbx-cputest diff: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Execute(List<Form> forms, int seed, int count, int mode, int maxReport, int batch, string? against)
+    {
         using var native = new Sandbox();
         using ICaseExecutor emu = against == "native" ? new NativeExecutor() : IemExecutorFactory.Create();
         var gen = new CaseGenerator(mode, seed);
@@ -69,6 +81,8 @@ public sealed class DiffCommand : ICommand
         var generatedPerForm = new int[forms.Count];
         var failedPerForm = new int[forms.Count];
         int passed = 0, failed = 0, reported = 0, undefinedFlagDiffs = 0, genFailures = 0;
+        var outcomes = new SortedDictionary<int, int>();
+        var undefinedPerForm = new int[forms.Count];
         var sw = Stopwatch.StartNew();
         ulong roSeed = (ulong)seed * 0x9E3779B97F4A7C15UL + 1;
         int next = 0;
@@ -93,7 +107,8 @@ public sealed class DiffCommand : ICommand
             for (int i = 0; i < cases.Count; i++)
             {
                 var diffs = Compare.Diff(cases[i], a[i], b[i], mode, out bool undef);
-                if (undef) undefinedFlagDiffs++;
+                outcomes[a[i].Vector] = outcomes.GetValueOrDefault(a[i].Vector) + 1;
+                if (undef) { undefinedFlagDiffs++; undefinedPerForm[cases[i].FormIndex]++; }
                 if (diffs.Count == 0) { passed++; continue; }
                 failed++;
                 failedPerForm[cases[i].FormIndex]++;
@@ -103,6 +118,12 @@ public sealed class DiffCommand : ICommand
         int never = generatedPerForm.Count(n => n == 0);
         Console.WriteLine($"mode {mode}: {forms.Count} forms, {count} cases in {sw.Elapsed.TotalSeconds:F1} s; " +
             $"{never} forms the generator could not encode; undefined flags differed in {undefinedFlagDiffs} cases (not counted)");
+        Console.WriteLine("native outcomes: " + string.Join(", ", outcomes.Select(kv => $"{Compare.VecName(kv.Key)} {kv.Value}")));
+        if (undefinedFlagDiffs > 0)
+        {
+            var top = Enumerable.Range(0, forms.Count).Where(i => undefinedPerForm[i] > 0).OrderByDescending(i => undefinedPerForm[i]).Take(12);
+            Console.WriteLine("undefined flags differ most in: " + string.Join(", ", top.Select(i => $"{forms[i].Code}({undefinedPerForm[i]}/{generatedPerForm[i]})")));
+        }
         if (failed > 0)
         {
             var worst = Enumerable.Range(0, forms.Count).Where(i => failedPerForm[i] > 0).OrderByDescending(i => failedPerForm[i]).Take(40);

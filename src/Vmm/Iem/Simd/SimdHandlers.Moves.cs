@@ -38,10 +38,23 @@ public static unsafe partial class SimdHandlers
 
     static void MovXX<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = *Xmm(c.Fx, d.Rm); }
     static void MovXXStore<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Rm) = *Xmm(c.Fx, d.Reg); }
-    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, true); }
-    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
-    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); WriteM128(c, ref d, *Xmm(c.Fx, d.Reg), true); }
-    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); WriteM128(c, ref d, *Xmm(c.Fx, d.Reg), false); }
+    // Loads go straight into the register: ReadU128 translates every page before it copies anything.
+    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, false);
+        c.ReadU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
+    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, true);
+        c.WriteU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
     static void Lddqu(IemCpu c, ref DecodedInstr d) { SseCheck<FSse3>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
 
     static void MovssRR(IemCpu c, ref DecodedInstr d) { SseCheck<FSse>(c); *(uint*)Xmm(c.Fx, d.Reg) = *(uint*)Xmm(c.Fx, d.Rm); }
@@ -98,12 +111,12 @@ public static unsafe partial class SimdHandlers
         EnterMmx(c.Fx);
         SetMm(c.Fx, d.Reg, v);
     }
+    // MMX stores write memory first and switch to MMX mode after: a faulting store (#PF, #AC) leaves the x87 state alone.
     static void MovdFromMm(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), W(ref d) ? 8 : 4);
+        WriteGprOrMem(c, ref d, W(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        WriteGprOrMem(c, ref d, W(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovdToXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); *Xmm(c.Fx, d.Reg) = Vector128.CreateScalar(ReadGprOrMem(c, ref d, W(ref d))).AsByte(); }
     static void MovdFromXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); WriteGprOrMem(c, ref d, W(ref d), *(ulong*)Xmm(c.Fx, d.Reg)); }
@@ -119,17 +132,15 @@ public static unsafe partial class SimdHandlers
     static void MovqMmStore(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
-        else SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
+        if (!d.IsMem) SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
     }
     static void Movntq(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FSse>(c);
-        c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovqXmmLoad(IemCpu c, ref DecodedInstr d)
     {
