@@ -56,6 +56,17 @@ public static unsafe partial class LinuxIo
     [LibraryImport("libc", SetLastError = true)] public static partial int tcsetattr(int fd, int optionalActions, byte* termios);
     [LibraryImport("libc", SetLastError = true)] public static partial void cfmakeraw(byte* termios);
     [LibraryImport("libc")][SuppressGCTransition] private static partial int clock_gettime(int clockId, Timespec* ts);
+    [LibraryImport("libc", EntryPoint = "lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] private static partial int lstat_(string path, byte* buf);
+
+    public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFREG = 0x8000, S_IFLNK = 0xA000;
+
+    /// <summary>st_mode of <paramref name="path"/> (not following links), or null if it does not exist.</summary>
+    public static uint? FileMode(string path)
+    {
+        byte* st = stackalloc byte[256];       // struct stat is 144 bytes on x86-64; st_mode at offset 24
+        if (lstat_(path, st) != 0) return null;
+        return *(uint*)(st + 24);
+    }
 
     /// <summary>CLOCK_MONOTONIC in nanoseconds: the one host clock TM and timerfd share.</summary>
     public static long MonotonicNs()

@@ -63,6 +63,8 @@ public sealed class PdmDeviceContext
     public int Instance { get; }
     /// <summary>This instance's settings: /Devices/&lt;name&gt;/&lt;instance&gt;/Config.</summary>
     public CfgmNode Config { get; }
+    /// <summary>The instance node itself (its LUN#n children describe attached host drivers).</summary>
+    public CfgmNode InstanceNode => Config.Parent!;
     /// <summary>The device's critical section: held for every port/MMIO access, timer callback and reset.</summary>
     public Lock Lock { get; }
 
