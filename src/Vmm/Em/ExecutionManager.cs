@@ -191,8 +191,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
             return;
         }
         v.Cpu.SetState(BootCpuState.PowerOn());
-        v.SipiVector = -1;
-        v.Mode = VcpuMode.WaitForSipi;
+        v.Mode = VcpuMode.WaitForSipi;   // a SIPI that already arrived after this INIT is kept
     }
 
     // ---- ICpuSignals (any thread, possibly under the IRQ lock: never block) ----
@@ -217,6 +216,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
     {
         if ((uint)cpu >= (uint)_cpus.Length) return;
         var v = _cpus[cpu];
+        v.SipiVector = -1;               // SIPIs before this INIT no longer count
         v.InitPending = true;
         v.Cpu.RequestStop();
         v.Wake.Set();

@@ -1,0 +1,184 @@
+using SharpBox.Vmm.Cfgm;
+using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Pdm;
+
+namespace SharpBox.Vmm.Tests.Em;
+
+public sealed class ExecutionManagerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sbx-em-").FullName;
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static VirtualMachine NewVm(FakeEngine engine, int cpus = 1, ulong ram = 16 << 20, List<string>? log = null)
+    {
+        var root = CfgmNode.CreateRoot();
+        root.SetInteger("RamSize", ram).SetInteger("NumCPUs", (ulong)cpus);
+        return new VirtualMachine(root, new PdmDeviceRegistry(), engine, "test", new VmLog(sink: l => { if (log is not null) lock (log) log.Add(l); }));
+    }
+
+    private static async Task<VmTermination> RunWithTimeout(VirtualMachine vm, string? state = null)
+        => await Task.Run(() => vm.Run(state)).WaitAsync(TimeSpan.FromSeconds(20));
+
+    private static unsafe ulong Ram64(VirtualMachine vm, ulong gpa) => *(ulong*)vm.PhysMap.RamPointer(gpa);
+    private static unsafe ulong Get(IVcpuBus bus, ulong gpa) => *(ulong*)bus.Memory.RamPointer(gpa);
+    private static unsafe void Inc(IVcpuBus bus, ulong gpa) => (*(ulong*)bus.Memory.RamPointer(gpa))++;
+
+    [Fact]
+    public async Task HaltedCpuSleepsUntilAnInterruptKick()
+    {
+        var pic = new FakePic();
+        int halts = 0;
+        VirtualMachine? vmRef = null;
+        var engine = new FakeEngine(c =>
+        {
+            if (c.IrqFlag && c.Bus.InterruptPending)
+            {
+                c.IrqFlag = false;
+                c.Vectors.Add(c.Bus.AcknowledgeInterrupt());
+                if (c.Vectors.Count == 3) vmRef!.RequestPowerOff("test done");
+            }
+            Interlocked.Increment(ref halts);
+            return new VcpuExit(VcpuExitReason.Halted);
+        });
+        using var vm = NewVm(engine);
+        vmRef = vm;
+        vm.Pdm.InterruptController = pic;
+        var driver = Task.Run(async () =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                await Task.Delay(50);
+                int before = Volatile.Read(ref halts);
+                await Task.Delay(50);
+                Assert.Equal(before, Volatile.Read(ref halts));      // really asleep, not spinning
+                pic.Pending = 0x30 + i;
+                vm.Em.InterruptPending(0);
+            }
+        });
+        var end = await RunWithTimeout(vm);
+        await driver;
+        Assert.Equal(0, end.ExitCode);
+        Assert.Equal(new[] { 0x30, 0x31, 0x32 }, engine.Cpus[0].Vectors);
+    }
+
+    [Fact]
+    public async Task ApplicationProcessorsWaitForSipi()
+    {
+        var started = new ManualResetEventSlim();
+        VirtualMachine? vmRef = null;
+        var engine = new FakeEngine(c =>
+        {
+            if (c.Index == 1) { started.Set(); vmRef!.RequestPowerOff("AP ran"); }
+            else if (c.Counter++ == 0) { vmRef!.Em.Init(1); vmRef.Em.Startup(1, 0x9A); }
+            return new VcpuExit(VcpuExitReason.Halted);
+        });
+        using var vm = NewVm(engine, cpus: 2);
+        vmRef = vm;
+        var end = await RunWithTimeout(vm);
+        Assert.True(started.IsSet);
+        var ap = engine.Cpus.Single(c => c.Index == 1);
+        Assert.Equal(0x9A00, ap.State!.Cs.Selector);
+        Assert.Equal(0x9A000UL, ap.State.Cs.Base);
+        Assert.Equal(0UL, ap.State.Rip);
+        Assert.Equal(0, end.ExitCode);
+    }
+
+    [Fact]
+    public async Task TripleFaultStopsTheVmWithAnErrorAndDebugExitCarriesItsCode()
+    {
+        var log = new List<string>();
+        using (var vm = NewVm(new FakeEngine(c => new VcpuExit(VcpuExitReason.Shutdown)), log: log))
+        {
+            var end = await RunWithTimeout(vm);
+            Assert.Equal(1, end.ExitCode);
+            Assert.Contains("triple fault", end.Reason);
+            lock (log) Assert.Contains(log, l => l.Contains("fake cpu 0"));
+        }
+        VirtualMachine? v2 = null;
+        using (v2 = NewVm(new FakeEngine(c => { v2!.RequestDebugExit(7); return new VcpuExit(VcpuExitReason.Halted); })))
+            Assert.Equal(7, (await RunWithTimeout(v2)).ExitCode);
+        VirtualMachine? v3 = null;
+        using (v3 = NewVm(new FakeEngine(c => throw new InvalidOperationException("engine bug"))))
+        {
+            var end = await RunWithTimeout(v3);
+            Assert.Equal(1, end.ExitCode);
+            Assert.Contains("engine bug", end.Reason);
+        }
+    }
+
+    [Fact]
+    public async Task SaveMidRunAndLoadIntoANewVmContinues()
+    {
+        string path = Path.Combine(_dir, "state.sav");
+        // The "guest" counts in RAM at 0x1000 and in its CPU state.
+        Func<FakeCpu, VcpuExit> counting = c =>
+        {
+            while (!c.Stop)
+            {
+                Inc(c.Bus, 0x1000);
+                c.Counter++;
+                Thread.SpinWait(50);
+            }
+            return new VcpuExit(VcpuExitReason.StopRequested);
+        };
+        ulong savedRam, savedCounter;
+        using (var vm = NewVm(new FakeEngine(counting)))
+        {
+            var saver = Task.Run(async () =>
+            {
+                await Task.Delay(200);
+                return await vm.SaveStateAsync(path, stopAfter: true);
+            });
+            var end = await RunWithTimeout(vm);
+            Assert.Null(await saver);
+            Assert.Contains("state saved", end.Reason);
+            savedRam = Ram64(vm, 0x1000);
+            savedCounter = ((FakeEngine)vm.Em.Engine).Cpus[0].Counter;
+        }
+        Assert.True(savedRam > 0);
+        var engine2 = new FakeEngine(c =>
+        {
+            // First run after the restore: the values must be where the first VM left them.
+            if (c.Counter == savedCounter) c.Vectors.Add(Get(c.Bus, 0x1000) == savedRam ? 1 : 0);
+            Inc(c.Bus, 0x1000);
+            c.Counter++;
+            return new VcpuExit(VcpuExitReason.Halted);
+        });
+        VirtualMachine? vm2 = null;
+        using (vm2 = NewVm(engine2))
+        {
+            var stopper = Task.Run(async () => { await Task.Delay(200); vm2.RequestPowerOff("done"); });
+            var end = await RunWithTimeout(vm2, path);
+            await stopper;
+            Assert.Equal(0, end.ExitCode);
+            Assert.Equal(new[] { 1 }, engine2.Cpus[0].Vectors);
+            Assert.Equal(savedRam + 1, Ram64(vm2, 0x1000));
+        }
+        // A VM with a different configuration refuses the state and says why.
+        using var vm3 = NewVm(new FakeEngine(c => new VcpuExit(VcpuExitReason.Halted)), ram: 32 << 20);
+        var e = Assert.ThrowsAny<Exception>(() => vm3.Run(path));
+        await Task.CompletedTask;
+        Assert.Contains("RAM size", e.Message);
+    }
+
+    [Fact]
+    public async Task ResetClearsRamAndRestartsTheBootCpu()
+    {
+        int resets = 0;
+        VirtualMachine? vmRef = null;
+        var engine = new FakeEngine(c =>
+        {
+            if (Get(c.Bus, 0x2000) != 0) { vmRef!.RequestPowerOff("RAM not cleared by reset"); return new VcpuExit(VcpuExitReason.Halted); }
+            Inc(c.Bus, 0x2000);
+            if (Interlocked.Increment(ref resets) < 3) vmRef!.RequestReset("test");
+            else vmRef!.RequestDebugExit(0);
+            return new VcpuExit(VcpuExitReason.Halted);
+        });
+        using var vm = NewVm(engine);
+        vmRef = vm;
+        var end = await RunWithTimeout(vm);
+        Assert.Contains("debug-exit", end.Reason);
+        Assert.Equal(3, resets);
+        Assert.Equal(3, engine.Cpus[0].StateSets);
+    }
+}
