@@ -82,50 +82,53 @@ public sealed class DevPit : PdmDevice, IIoPortDevice
         return c.Mode switch
         {
             0 or 1 or 4 or 5 => (int)((c.Count - d) & 0xFFFF),
-            3 => (int)(c.Count - ((2 * d) % c.Count)),
+            3 => (int)((c.Count - ((2 * d) % c.Count)) & 0xFFFF),
             _ => (int)(c.Count - (d % c.Count)),
         };
     }
 
+    // OUT per the 8254 data sheet: mode 0 low until terminal count; mode 1 low while the one-shot runs;
+    // mode 2 high except one clock before each reload; mode 3 high for the first half of each period;
+    // modes 4/5 high except one clock at terminal count. Counts of 1 in modes 2/3 act as 2 (1 is illegal).
     internal bool GetOut(Channel c, long now)
     {
         long d = Ticks(now - c.CountLoadTime);
-        return c.Mode switch
+        long n = c.Count;
+        switch (c.Mode)
         {
-            0 => d >= c.Count,
-            1 => d < c.Count,
-            2 => (d % c.Count) == 0 && d != 0,
-            3 => (d % c.Count) < ((c.Count + 1) >> 1),
-            _ => d == c.Count,   // 4, 5: one-clock strobe
-        };
+            case 0: case 1: return d >= n;
+            case 2: { long m = Math.Max(n, 2); return d % m != m - 1; }
+            case 3: { long m = Math.Max(n, 2); return d % m < (m + 1) >> 1; }
+            default: return d != n;
+        }
     }
 
     /// <summary>Virtual time of the output's next change after <paramref name="now"/>, or -1 if none.</summary>
     private long NextTransition(Channel c, long now)
     {
         long d = Ticks(now - c.CountLoadTime);
+        long n = c.Count;
         long next;
         switch (c.Mode)
         {
             case 0: case 1:
-                if (d < c.Count) next = c.Count; else return -1;
+                if (d < n) next = n; else return -1;
                 break;
             case 2:
                 {
-                    long b = d / c.Count * c.Count;
-                    next = (d - b) == 0 && d != 0 ? b + c.Count : b + c.Count + 1;
+                    long m = Math.Max(n, 2), r = d % m, b = d - r;
+                    next = r < m - 1 ? b + m - 1 : b + m;
                     break;
                 }
             case 3:
                 {
-                    long b = d / c.Count * c.Count;
-                    long half = (c.Count + 1) >> 1;
-                    next = (d - b) < half ? b + half : b + c.Count;
+                    long m = Math.Max(n, 2), r = d % m, b = d - r, half = (m + 1) >> 1;
+                    next = r < half ? b + half : b + m;
                     break;
                 }
             default:
-                if (d < c.Count) next = c.Count;
-                else if (d == c.Count) next = c.Count + 1;
+                if (d < n) next = n;
+                else if (d == n) next = n + 1;
                 else return -1;
                 break;
         }

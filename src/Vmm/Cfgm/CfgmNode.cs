@@ -85,6 +85,14 @@ public sealed class CfgmNode
     public CfgmNode SetBytes(string name, byte[] value) { Set(name, value.ToArray()); return this; }
     public CfgmNode SetBool(string name, bool value) { Set(name, value ? 1UL : 0UL); return this; }
 
+    /// <summary>Removes a child node and its subtree (CFGMR3RemoveNode); false if there is none.</summary>
+    public bool RemoveChild(string name)
+    {
+        for (int i = 0; i < _children.Count; i++)
+            if (_children[i].Name == name) { _children.RemoveAt(i); return true; }
+        return false;
+    }
+
     public bool Remove(string name)
     {
         for (int i = 0; i < _values.Count; i++)

@@ -21,7 +21,8 @@ public sealed class PdmManager : IDisposable
     public TimeManager Tm { get; }
     public IoThread Io { get; }
     public SavedStateManager Ssm { get; }
-    public IVmRequests Requests { get; }
+    /// <summary>Where device requests go (the VM; tests may interpose).</summary>
+    public IVmRequests Requests { get; set; }
     public int CpuCount { get; }
     public VmLog Log { get; }
     public IrqRouter Irqs { get; } = new();
