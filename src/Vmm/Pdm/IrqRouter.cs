@@ -37,6 +37,7 @@ public sealed class IrqRouter
     private readonly ulong[] _pirqSources = new ulong[PciPirqs];
     private readonly int[] _nextBit = new int[IsaIrqs + IoApicPins + PciPirqs];
     private readonly bool[] _picFromPirq = new bool[IsaIrqs];
+    private readonly ulong[] _hpetSources = new ulong[IsaIrqs];   // which source bits belong to the HPET
     private bool _hpetLegacy;
 
     private abstract class Line : IIrqLine
@@ -47,19 +48,16 @@ public sealed class IrqRouter
         public abstract void SetLevel(bool high);
     }
 
-    private sealed class IsaLine(IrqRouter r, ulong bit, int irq, bool fromHpet) : Line(r, bit)
+    private sealed class IsaLine(IrqRouter r, ulong bit, int irq) : Line(r, bit)
     {
         public override void SetLevel(bool high)
         {
             using (R.IrqLock.EnterScope())
             {
-                // In HPET legacy-replacement mode the PIT (IRQ0) and RTC (IRQ8) are cut off.
-                if (!fromHpet && R._hpetLegacy && (irq == 0 || irq == 8)) high = false;
-                if (fromHpet && !R._hpetLegacy) high = false;
                 ref ulong s = ref R._isaSources[irq];
-                bool before = s != 0;
+                bool before = R.IsaLevel(irq);
                 s = high ? s | Bit : s & ~Bit;
-                if ((s != 0) != before || high) R.DriveIsa(irq);
+                if (R.IsaLevel(irq) != before || high) R.DriveIsa(irq);
             }
         }
     }
@@ -102,7 +100,12 @@ public sealed class IrqRouter
     public IIrqLine CreateIsaLine(int irq, bool fromHpetLegacy = false)
     {
         if ((uint)irq >= IsaIrqs) throw new ArgumentOutOfRangeException(nameof(irq), $"ISA IRQ {irq} does not exist (0-15)");
-        using (IrqLock.EnterScope()) return new IsaLine(this, NextBit(irq, $"ISA IRQ {irq}"), irq, fromHpetLegacy);
+        using (IrqLock.EnterScope())
+        {
+            ulong bit = NextBit(irq, $"ISA IRQ {irq}");
+            if (fromHpetLegacy) _hpetSources[irq] |= bit;
+            return new IsaLine(this, bit, irq);
+        }
     }
 
     /// <summary>A line straight to IOAPIC pin <paramref name="gsi"/> (16-23 are shared with PCI PIRQs).</summary>
@@ -123,21 +126,39 @@ public sealed class IrqRouter
     public bool HpetLegacyReplacement
     {
         get { using (IrqLock.EnterScope()) return _hpetLegacy; }
-        set { using (IrqLock.EnterScope()) _hpetLegacy = value; }
+        set
+        {
+            using (IrqLock.EnterScope())
+            {
+                if (_hpetLegacy == value) return;
+                _hpetLegacy = value;
+                DriveIsa(0);
+                DriveIsa(8);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The effective level of an ISA IRQ: HPET legacy lines count only in legacy-replacement mode, and
+    /// then the other sources of IRQ0 and IRQ8 (the PIT and the RTC) are cut off.
+    /// </summary>
+    private bool IsaLevel(int irq)
+    {
+        ulong s = _isaSources[irq], hpet = _hpetSources[irq];
+        return (_hpetLegacy && (irq == 0 || irq == 8) ? s & hpet : s & ~hpet) != 0;
     }
 
     private bool GsiLevel(int gsi)
     {
-        ulong s = _gsiSources[gsi];
-        if (gsi >= PirqGsiBase && gsi < PirqGsiBase + PciPirqs) s |= _pirqSources[gsi - PirqGsiBase];
-        if (gsi < IsaIrqs && gsi != 0 && gsi != 2) s |= _isaSources[gsi];
-        if (gsi == 2) s |= _isaSources[0];
-        return s != 0;
+        if (_gsiSources[gsi] != 0) return true;
+        if (gsi >= PirqGsiBase && gsi < PirqGsiBase + PciPirqs && _pirqSources[gsi - PirqGsiBase] != 0) return true;
+        if (gsi < IsaIrqs && gsi != 0 && gsi != 2 && IsaLevel(gsi)) return true;
+        return gsi == 2 && IsaLevel(0);
     }
 
     private void DriveIsa(int irq)
     {
-        Pic?.SetPin(irq, _isaSources[irq] != 0 || _picFromPirq[irq]);
+        Pic?.SetPin(irq, IsaLevel(irq) || _picFromPirq[irq]);
         if (irq != 2) IoApic?.SetPin(irq == 0 ? 2 : irq, GsiLevel(irq == 0 ? 2 : irq));
     }
 
@@ -156,7 +177,7 @@ public sealed class IrqRouter
                 if (level[i] != _picFromPirq[i])
                 {
                     _picFromPirq[i] = level[i];
-                    Pic?.SetPin(i, _isaSources[i] != 0 || level[i]);
+                    Pic?.SetPin(i, IsaLevel(i) || level[i]);
                 }
         }
     }
