@@ -253,13 +253,11 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
     {
         Em.PauseAll();
         Tm.Clock.Pause();
-        Io.RearmTimer();
     }
 
     private void Resume()
     {
         Tm.Clock.Resume();
-        Io.RearmTimer();
         Em.ResumeAll();
         SetState(VmState.Running);
     }

@@ -18,7 +18,11 @@ public sealed class TimerQueue
     /// <summary>Called when the earliest deadline moved earlier (the I/O thread re-arms its timerfd).</summary>
     public Action? DeadlineChanged { get; set; }
 
-    public TimerQueue(VirtualClock clock) { Clock = clock; }
+    public TimerQueue(VirtualClock clock)
+    {
+        Clock = clock;
+        clock.StateChanged += () => DeadlineChanged?.Invoke();
+    }
 
     public TmTimer Create(string name, Action callback, Lock? deviceLock)
     {

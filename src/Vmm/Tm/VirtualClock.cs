@@ -19,6 +19,9 @@ public sealed class VirtualClock
 
     public bool Running => _running;
 
+    /// <summary>Raised after the clock starts, stops or is restored (the timer thread re-arms its deadline).</summary>
+    public event Action? StateChanged;
+
     public long NowNs
     {
         get
@@ -39,6 +42,7 @@ public sealed class VirtualClock
             Volatile.Write(ref _offset, LinuxIo.MonotonicNs() - _frozen);
             _running = true;
         }
+        StateChanged?.Invoke();
     }
 
     public void Pause()
@@ -49,6 +53,7 @@ public sealed class VirtualClock
             _frozen = LinuxIo.MonotonicNs() - _offset;
             _running = false;
         }
+        StateChanged?.Invoke();
     }
 
     /// <summary>Sets the clock (paused) to a saved value; it continues from there on Resume.</summary>
@@ -59,5 +64,6 @@ public sealed class VirtualClock
             if (_running) throw new InvalidOperationException("TM: the clock can only be restored while paused");
             _frozen = virtualNs;
         }
+        StateChanged?.Invoke();
     }
 }
