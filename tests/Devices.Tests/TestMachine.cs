@@ -1,28 +1,37 @@
 using SharpBox.Vmm.Cfgm;
+using SharpBox.Vmm.Cpum;
 using SharpBox.Vmm.Em;
 using SharpBox.Vmm.Pdm;
-using SharpBox.Vmm.Ssm;
 
 namespace SharpBox.Devices.Tests;
 
 /// <summary>An engine whose CPUs never run: device tests drive ports and MMIO themselves.</summary>
-internal sealed class IdleEngine : IExecutionEngine
+internal sealed class IdleEngine(CpuModel model) : IExecutionEngine
 {
+    public static ExecutionEngineFactory Factory => (bus, model) => new IdleEngine(model);
     public string Name => "idle";
-    public IVirtualCpu CreateCpu(int index, IVcpuBus bus) => new IdleCpu(index);
+    public CpuModel Model => model;
+    public IVirtualCpu CreateCpu(int index) => new IdleCpu(index, model);
+    public void NotifyPhysicalWrite(ulong gpa, ulong length) { }
+    public void Dispose() { }
 
-    private sealed class IdleCpu(int index) : IVirtualCpu
+    private sealed class IdleCpu(int index, CpuModel model) : IVirtualCpu
     {
-        public int Index => index;
-        public VcpuExit Run() => new(VcpuExitReason.Halted);
-        public void RequestStop() { }
-        public void NotifyInterrupt() { }
+        private CpuContext _ctx = CpuContext.PowerOn();
+        public int CpuIndex => index;
+        public CpuModel Model => model;
+        public VcpuExit Run(long budget) => new() { Reason = VcpuExitReason.Halted };
+        public void GetState(ref CpuContext ctx) => ctx = _ctx;
+        public void SetState(in CpuContext ctx) => _ctx = ctx;
+        public void Reset() => _ctx = CpuContext.PowerOn();
+        public void NotifyMemoryMapChanged() { }
+        public void SetA20(bool enabled) { }
+        public bool DebugSingleStep { get; set; }
+        public void SetDebugBreakpoints(ReadOnlySpan<ulong> linearAddresses) { }
+        public void SetInterruptLine(bool asserted) { }
         public void InjectNmi() { }
-        public void SetState(BootCpuState state) { }
-        public uint StateVersion => 1;
-        public void SaveState(SsmWriter w) { }
-        public void LoadState(SsmReader r, uint version) { }
-        public string Describe() => "idle";
+        public void RequestStop() { }
+        public bool WaitForWakeup(int timeoutMs) { Thread.Sleep(Math.Min(timeoutMs, 10)); return false; }
     }
 }
 
@@ -66,7 +75,7 @@ internal sealed class TestMachine : IDisposable
         var root = PcConfig.Build(m);
         if (m.Kernel is null) root.GetChild("Devices")!.RemoveChild("pcfirmware");
         edit?.Invoke(root);
-        Vm = new VirtualMachine(root, Builtins.Create(), new IdleEngine(), "tests", new VmLog(sink: l => { lock (Log) Log.Add(l); }));
+        Vm = new VirtualMachine(root, Builtins.Create(), IdleEngine.Factory, "tests", new VmLog(sink: l => { lock (Log) Log.Add(l); }));
         Vm.Pdm.CpuSignals = Signals;
         Vm.Pdm.Requests = Requests;
         if (start) { Vm.Io.Start(); Vm.Tm.Clock.Resume(); }

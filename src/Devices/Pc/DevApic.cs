@@ -145,9 +145,9 @@ public sealed class DevApic : PdmDevice, IPerCpuMmioDevice, ICpuInterruptControl
         return (lvt0 & LvtMasked) == 0 && ((lvt0 >> 8) & 7) == (uint)ApicDeliveryMode.ExtInt;
     }
 
+    // Both edges: a request that goes away before it is acknowledged must lower the CPU's INTR line too.
     private void PicOutputChanged(bool high)
     {
-        if (!high) return;
         foreach (var l in _cpus)
             if (AcceptsPic(l)) Ctx.CpuSignals.InterruptPending(l.Cpu);
     }

@@ -1,3 +1,5 @@
+using SharpBox.Vmm.Cpum;
+
 namespace SharpBox.Vmm.Em;
 
 /// <summary>
@@ -67,6 +69,24 @@ public sealed class BootCpuState
         s.Rip = 0;
         return s;
     }
+
+    /// <summary>Writes this state into an engine's CPU context (GPRs in encoding order, segments ES CS SS DS FS GS).</summary>
+    public void ApplyTo(ref CpuContext c)
+    {
+        c.Gpr[0] = Rax; c.Gpr[1] = Rcx; c.Gpr[2] = Rdx; c.Gpr[3] = Rbx; c.Gpr[4] = Rsp; c.Gpr[5] = Rbp; c.Gpr[6] = Rsi; c.Gpr[7] = Rdi;
+        c.Gpr[8] = R8; c.Gpr[9] = R9; c.Gpr[10] = R10; c.Gpr[11] = R11; c.Gpr[12] = R12; c.Gpr[13] = R13; c.Gpr[14] = R14; c.Gpr[15] = R15;
+        c.Rip = Rip;
+        c.Rflags = Rflags | 2;
+        c.Seg[SegIdx.ES] = Seg(Es); c.Seg[SegIdx.CS] = Seg(Cs); c.Seg[SegIdx.SS] = Seg(Ss);
+        c.Seg[SegIdx.DS] = Seg(Ds); c.Seg[SegIdx.FS] = Seg(Fs); c.Seg[SegIdx.GS] = Seg(Gs);
+        c.Tr = Seg(Tr); c.Ldtr = Seg(Ldtr);
+        c.Gdtr.Base = GdtrBase; c.Gdtr.Limit = GdtrLimit;
+        c.Idtr.Base = IdtrBase; c.Idtr.Limit = IdtrLimit;
+        c.Cr0 = Cr0; c.Cr2 = Cr2; c.Cr3 = Cr3; c.Cr4 = Cr4; c.Efer = Efer;
+        c.Halted = false;
+    }
+
+    private static SegmentRegister Seg(SegmentState s) => new(s.Selector, s.Base, s.Limit, s.Attributes);
 
     public override string ToString() =>
         $"{Mode}: rip={Rip:X} rsp={Rsp:X} rsi={Rsi:X} rbx={Rbx:X} rax={Rax:X} cs={Cs} cr0={Cr0:X} cr3={Cr3:X} cr4={Cr4:X} efer={Efer:X}";

@@ -1,5 +1,6 @@
+using System.Runtime.InteropServices;
+using SharpBox.Vmm.Cpum;
 using SharpBox.Vmm.Pdm;
-using SharpBox.Vmm.Pgm;
 using SharpBox.Vmm.Ssm;
 
 namespace SharpBox.Vmm.Em;
@@ -9,28 +10,29 @@ public enum VcpuMode { Running = 0, Halted = 1, WaitForSipi = 2, Stopped = 3 }
 
 /// <summary>
 /// EM: one host thread per vCPU running its engine (whichever it is), sleeping in HLT until an interrupt,
-/// NMI or INIT kicks it, holding application processors in wait-for-SIPI, and parking every vCPU at a
+/// NMI or INIT wakes it, holding application processors in wait-for-SIPI, and parking every vCPU at a
 /// safe point when the VM pauses (for save, reset, power-off). It is also the VM's <see cref="ICpuSignals"/>:
-/// interrupt controllers reach the CPUs only through it.
+/// interrupt controllers reach the CPUs only through it, and it keeps each CPU's INTR line equal to
+/// "the interrupt controller has something deliverable for this CPU".
 /// </summary>
 public sealed class ExecutionManager : ICpuSignals, IDisposable
 {
     private sealed class Vcpu
     {
         public required IVirtualCpu Cpu;
-        public required VcpuBus Bus;
         public Thread? Thread;
         public volatile VcpuMode Mode;
         public readonly ManualResetEventSlim Wake = new(false);
         public volatile bool InitPending;
         public volatile int SipiVector = -1;
-        public long Runs, Halts;
         public volatile bool Parked;
+        public long Runs, Halts, Instructions;
     }
 
     private readonly Vcpu[] _cpus;
     private readonly Action<VmRequest> _post;
     private readonly VmLog _log;
+    private readonly PdmManager _pdm;
     private readonly ManualResetEventSlim _resume = new(false);
     private readonly object _parkLock = new();
     private volatile bool _pause = true, _terminate;
@@ -38,17 +40,16 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
     public IExecutionEngine Engine { get; }
     public int CpuCount => _cpus.Length;
 
-    internal ExecutionManager(IExecutionEngine engine, int cpuCount, Func<int, VcpuBus> busFactory, Action<VmRequest> post, VmLog log)
+    internal ExecutionManager(IExecutionEngine engine, int cpuCount, PdmManager pdm, PlatformBus bus, Action<VmRequest> post, VmLog log)
     {
         Engine = engine;
+        _pdm = pdm;
         _post = post;
         _log = log;
         _cpus = new Vcpu[cpuCount];
         for (int i = 0; i < cpuCount; i++)
-        {
-            var bus = busFactory(i);
-            _cpus[i] = new Vcpu { Cpu = engine.CreateCpu(i, bus), Bus = bus, Mode = i == 0 ? VcpuMode.Running : VcpuMode.WaitForSipi };
-        }
+            _cpus[i] = new Vcpu { Cpu = engine.CreateCpu(i), Mode = i == 0 ? VcpuMode.Running : VcpuMode.WaitForSipi };
+        bus.UpdateInterruptLine = UpdateInterruptLine;
     }
 
     public IVirtualCpu Cpu(int i) => _cpus[i].Cpu;
@@ -60,7 +61,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
         foreach (var v in _cpus)
         {
             var vc = v;
-            v.Thread = new Thread(() => Loop(vc)) { Name = $"EMT-{v.Cpu.Index}", IsBackground = true };
+            v.Thread = new Thread(() => Loop(vc)) { Name = $"EMT-{v.Cpu.CpuIndex}", IsBackground = true };
             v.Thread.Start();
         }
         WaitParked();
@@ -74,9 +75,23 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
             var v = _cpus[i];
             v.InitPending = false;
             v.SipiVector = -1;
-            if (i == 0) { v.Cpu.SetState(boot); v.Mode = VcpuMode.Running; }
-            else { v.Cpu.SetState(BootCpuState.PowerOn()); v.Mode = VcpuMode.WaitForSipi; }
+            v.Cpu.Reset();
+            if (i == 0)
+            {
+                var ctx = new CpuContext();
+                v.Cpu.GetState(ref ctx);
+                boot.ApplyTo(ref ctx);
+                v.Cpu.SetState(in ctx);
+                v.Mode = VcpuMode.Running;
+            }
+            else v.Mode = VcpuMode.WaitForSipi;
         }
+    }
+
+    /// <summary>The platform changed the memory map or the A20 gate: every engine drops cached translations.</summary>
+    public void NotifyMemoryMapChanged(bool a20)
+    {
+        foreach (var v in _cpus) { v.Cpu.SetA20(a20); v.Cpu.NotifyMemoryMapChanged(); }
     }
 
     // ---- pause / resume (controller thread) ----
@@ -113,6 +128,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
 
     private void Loop(Vcpu v)
     {
+        PlatformBus.CurrentCpu = v.Cpu.CpuIndex;
         while (!_terminate)
         {
             if (_pause) { Park(v); continue; }
@@ -125,9 +141,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
                         if (vector >= 0)
                         {
                             v.SipiVector = -1;
-                            v.Cpu.SetState(BootCpuState.StartupIpi((byte)vector));
-                            v.Mode = VcpuMode.Running;
-                            _log.Write($"EM: CPU {v.Cpu.Index} started by SIPI at {vector:X2}00:0000");
+                            StartAp(v, (byte)vector);
                             continue;
                         }
                         v.Wake.Wait();
@@ -139,31 +153,38 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
                     v.Wake.Reset();
                     continue;
             }
-            v.Wake.Reset();
             VcpuExit exit;
-            try { exit = v.Cpu.Run(); }
+            try { exit = v.Cpu.Run(long.MaxValue); }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                exit = new VcpuExit(VcpuExitReason.Error, $"{e.GetType().Name}: {e.Message}");
+                exit = new VcpuExit { Reason = VcpuExitReason.InternalError, Message = $"{e.GetType().Name}: {e.Message}\n{e.StackTrace}" };
             }
             v.Runs++;
+            v.Instructions += exit.Instructions;
             switch (exit.Reason)
             {
                 case VcpuExitReason.Halted:
                     v.Mode = VcpuMode.Halted;
                     v.Halts++;
-                    // Sleep until a kick (interrupt, NMI, INIT, SIPI, pause). A kick that came while the
-                    // engine was running left Wake set, so nothing is lost between Run and Wait.
-                    v.Wake.Wait();
+                    // Sleep until the engine sees an interrupt, NMI or stop; EM's own events (pause, INIT,
+                    // SIPI) come with a stop request, so nothing is missed between Run and the wait.
+                    while (!_pause && !_terminate && !v.InitPending && !v.Cpu.WaitForWakeup(1000)) { }
                     if (v.Mode == VcpuMode.Halted) v.Mode = VcpuMode.Running;
                     break;
                 case VcpuExitReason.Shutdown:
                     v.Mode = VcpuMode.Stopped;
-                    _post(new VmRequest(VmRequestKind.TripleFault, Cpu: v.Cpu.Index, Message: v.Cpu.Describe()));
+                    _post(new VmRequest(VmRequestKind.TripleFault, Cpu: v.Cpu.CpuIndex, Message: Describe(v.Cpu)));
                     break;
-                case VcpuExitReason.Error:
+                case VcpuExitReason.Reset:
                     v.Mode = VcpuMode.Stopped;
-                    _post(new VmRequest(VmRequestKind.GuruMeditation, Cpu: v.Cpu.Index, Message: $"{exit.Message}\n{v.Cpu.Describe()}"));
+                    _post(new VmRequest(VmRequestKind.Reset, Message: $"CPU {v.Cpu.CpuIndex} requested a reset"));
+                    break;
+                case VcpuExitReason.InternalError:
+                case VcpuExitReason.IoPort:
+                case VcpuExitReason.Mmio:
+                    v.Mode = VcpuMode.Stopped;
+                    _post(new VmRequest(VmRequestKind.GuruMeditation, Cpu: v.Cpu.CpuIndex,
+                        Message: $"{exit.Reason}: {exit.Message ?? $"address 0x{exit.Address:X}"}\n{Describe(v.Cpu)}"));
                     break;
             }
         }
@@ -183,33 +204,61 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
     private void HandleInit(Vcpu v)
     {
         v.InitPending = false;
-        if (v.Cpu.Index == 0)
+        if (v.Cpu.CpuIndex == 0)
         {
             // The boot CPU would restart at the reset vector, where direct boot has no firmware: restart the machine.
             _post(new VmRequest(VmRequestKind.Reset, Message: "INIT IPI to the boot CPU"));
             v.Mode = VcpuMode.Stopped;
             return;
         }
-        v.Cpu.SetState(BootCpuState.PowerOn());
+        v.Cpu.Reset();
         v.Mode = VcpuMode.WaitForSipi;   // a SIPI that already arrived after this INIT is kept
+    }
+
+    private void StartAp(Vcpu v, byte vector)
+    {
+        var ctx = new CpuContext();
+        v.Cpu.GetState(ref ctx);
+        BootCpuState.StartupIpi(vector).ApplyTo(ref ctx);
+        ctx.Halted = false;
+        v.Cpu.SetState(in ctx);
+        v.Mode = VcpuMode.Running;
+        _log.Write($"EM: CPU {v.Cpu.CpuIndex} started by SIPI at {vector:X2}00:0000");
+    }
+
+    public static string Describe(IVirtualCpu cpu)
+    {
+        var c = new CpuContext();
+        try { cpu.GetState(ref c); }
+        catch (Exception e) when (e is not OutOfMemoryException) { return $"CPU {cpu.CpuIndex}: state unavailable ({e.Message})"; }
+        return $"CPU {cpu.CpuIndex}: rip={c.Rip:X16} rflags={c.Rflags:X8} cs={c.Seg[SegIdx.CS]} ss={c.Seg[SegIdx.SS]}\n" +
+               $"  rax={c.Gpr[0]:X16} rcx={c.Gpr[1]:X16} rdx={c.Gpr[2]:X16} rbx={c.Gpr[3]:X16}\n" +
+               $"  rsp={c.Gpr[4]:X16} rbp={c.Gpr[5]:X16} rsi={c.Gpr[6]:X16} rdi={c.Gpr[7]:X16}\n" +
+               $"  cr0={c.Cr0:X} cr2={c.Cr2:X} cr3={c.Cr3:X} cr4={c.Cr4:X} efer={c.Efer:X} gdtr={c.Gdtr.Base:X}/{c.Gdtr.Limit:X} idtr={c.Idtr.Base:X}/{c.Idtr.Limit:X}";
     }
 
     // ---- ICpuSignals (any thread, possibly under the IRQ lock: never block) ----
 
-    public void InterruptPending(int cpu)
+    /// <summary>Sets CPU <paramref name="cpu"/>'s INTR line to whether the controller has something for it.</summary>
+    private void UpdateInterruptLine(int cpu)
     {
         if ((uint)cpu >= (uint)_cpus.Length) return;
-        var v = _cpus[cpu];
-        v.Cpu.NotifyInterrupt();
-        v.Wake.Set();
+        var ic = _pdm.InterruptController;
+        bool level;
+        // Under the IRQ lock, so the level set last is the one computed from the latest controller state.
+        using (_pdm.Irqs.IrqLock.EnterScope())
+        {
+            level = ic is not null && ic.HasPendingInterrupt(cpu);
+            _cpus[cpu].Cpu.SetInterruptLine(level);
+        }
     }
+
+    public void InterruptPending(int cpu) => UpdateInterruptLine(cpu);
 
     public void Nmi(int cpu)
     {
         if ((uint)cpu >= (uint)_cpus.Length) return;
-        var v = _cpus[cpu];
-        v.Cpu.InjectNmi();
-        v.Wake.Set();
+        _cpus[cpu].Cpu.InjectNmi();
     }
 
     public void Init(int cpu)
@@ -233,13 +282,21 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
 
     // ---- saved state ----
 
+    private static readonly int s_contextSize = System.Runtime.CompilerServices.Unsafe.SizeOf<CpuContext>();
+
     internal void RegisterSavedState(SavedStateManager ssm)
     {
         foreach (var v in _cpus)
         {
             var vc = v;
-            ssm.Register(new SsmUnit("cpu", v.Cpu.Index, v.Cpu.StateVersion,
-                w => { w.PutU8((byte)vc.Mode); w.PutI32(vc.SipiVector); w.PutBool(vc.InitPending); vc.Cpu.SaveState(w); },
+            ssm.Register(new SsmUnit("cpu", v.Cpu.CpuIndex, 1,
+                w =>
+                {
+                    w.PutU8((byte)vc.Mode); w.PutI32(vc.SipiVector); w.PutBool(vc.InitPending);
+                    var ctx = new CpuContext();
+                    vc.Cpu.GetState(ref ctx);
+                    w.PutBlob(MemoryMarshal.AsBytes(new ReadOnlySpan<CpuContext>(in ctx)));
+                },
                 (r, ver) =>
                 {
                     byte mode = r.GetU8();
@@ -247,13 +304,21 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
                     vc.Mode = (VcpuMode)mode;
                     vc.SipiVector = r.GetI32();
                     vc.InitPending = r.GetBool();
-                    vc.Cpu.LoadState(r, ver);
+                    var ctx = new CpuContext();
+                    var bytes = MemoryMarshal.AsBytes(new Span<CpuContext>(ref ctx));
+                    uint n = r.GetU32();
+                    if (n != s_contextSize) throw r.Error($"CPU state of {n} bytes, this build's is {s_contextSize} (saved by a different version)");
+                    r.GetBytes(bytes);
+                    try { vc.Cpu.SetState(in ctx); }
+                    catch (ArgumentException e) { throw r.Error($"CPU {vc.Cpu.CpuIndex} state rejected: {e.Message}"); }
                 }));
         }
     }
 
     public string Statistics()
-        => string.Join(", ", _cpus.Select(v => $"CPU {v.Cpu.Index}: {v.Runs} runs, {v.Halts} halts, {v.Mode}"));
+        => string.Join(", ", _cpus.Select(v => $"CPU {v.Cpu.CpuIndex}: {v.Instructions:#,0} instructions, {v.Runs} runs, {v.Halts} halts, {v.Mode}"));
+
+    public long TotalInstructions { get { long n = 0; foreach (var v in _cpus) n += Interlocked.Read(ref v.Instructions); return n; } }
 
     /// <summary>Ends the vCPU threads (the VM is paused or being torn down).</summary>
     public void Dispose()
@@ -263,31 +328,4 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
         _resume.Set();
         foreach (var v in _cpus) v.Thread?.Join(5000);
     }
-}
-
-/// <summary>EM's implementation of the engine's view of the machine for one vCPU.</summary>
-internal sealed class VcpuBus(int cpu, PhysicalMemoryMap memory, IoPortSpace ports, PdmManager pdm, Tm.TimeManager tm) : IVcpuBus
-{
-    public int CpuIndex => cpu;
-    public PhysicalMemoryMap Memory => memory;
-    public uint PortRead(ushort port, int size) => ports.Read(port, size);
-    public void PortWrite(ushort port, int size, uint value) => ports.Write(port, size, value);
-    public ulong MmioRead(MmioRegion region, ulong gpa, int size) => memory.MmioRead(cpu, region, gpa, size);
-    public void MmioWrite(MmioRegion region, ulong gpa, int size, ulong value) => memory.MmioWrite(cpu, region, gpa, size, value);
-    public bool InterruptPending => pdm.InterruptController?.HasPendingInterrupt(cpu) ?? false;
-    public int AcknowledgeInterrupt() => pdm.InterruptController?.AcknowledgeInterrupt(cpu) ?? -1;
-
-    public bool TryReadMsr(uint msr, out ulong value)
-    {
-        if (pdm.ApicCpu is { } a) return a.TryReadMsr(cpu, msr, out value);
-        value = 0;
-        return false;
-    }
-
-    public bool TryWriteMsr(uint msr, ulong value) => pdm.ApicCpu is { } a && a.TryWriteMsr(cpu, msr, value);
-    public byte GetTpr() => pdm.ApicCpu?.GetTpr(cpu) ?? 0;
-    public void SetTpr(byte cr8) => pdm.ApicCpu?.SetTpr(cpu, cr8);
-    public ulong ReadTsc() => tm.ReadTsc(cpu);
-    public void WriteTsc(ulong value) => tm.WriteTsc(cpu, value);
-    public ulong TscHz => tm.TscHz;
 }

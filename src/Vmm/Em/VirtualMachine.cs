@@ -51,7 +51,10 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
     /// <summary>Set when the guest wrote the boot-complete marker.</summary>
     public TaskCompletionSource BootCompleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public VirtualMachine(CfgmNode root, PdmDeviceRegistry registry, IExecutionEngine engine, string engineReason, VmLog log)
+    public IExecutionEngine Engine { get; }
+    public PlatformBus Bus { get; }
+
+    public VirtualMachine(CfgmNode root, PdmDeviceRegistry registry, ExecutionEngineFactory engineFactory, string engineReason, VmLog log)
     {
         Config = root;
         Log = log;
@@ -75,9 +78,14 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
             log.Write(write ? $"IOM: write 0x{value:X} to unclaimed port 0x{port:X4}" : $"IOM: read of unclaimed port 0x{port:X4}");
         RegisterCoreSavedState();
         Pdm = new PdmManager(PhysMap, Ports, Tm, Io, Ssm, this, CpuCount, log);
-        log.Write($"EM: execution engine: {engine.Name} ({engineReason})");
-        Em = new ExecutionManager(engine, CpuCount, i => new VcpuBus(i, PhysMap, Ports, Pdm, Tm), Post, log);
+        Bus = new PlatformBus(PhysMap, Ports, Pdm, Tm);
+        var model = new Cpum.CpuModel { CpuCount = CpuCount, TscHz = Tm.TscHz };
+        Engine = engineFactory(Bus, model);
+        log.Write($"EM: execution engine: {Engine.Name} ({engineReason}); CPU: {model.Vendor} \"{model.Brand}\" signature {model.Signature:X}, TSC {Tm.TscHz / 1_000_000} MHz");
+        Em = new ExecutionManager(Engine, CpuCount, Pdm, Bus, Post, log);
         Pdm.CpuSignals = Em;
+        PhysMap.Changed += () => Em.NotifyMemoryMapChanged(PhysMap.A20Enabled);
+        PhysMap.PhysicalWrite = Engine.NotifyPhysicalWrite;
         Pdm.ConstructDevices(root, registry);
         Em.RegisterSavedState(Ssm);
         log.Write($"PGM: RAM {RamSize / (1024 * 1024)} MiB ({LowRamEnd / (1024 * 1024)} MiB below 4 GiB, {HighRamSize / (1024 * 1024)} MiB above); {CpuCount} CPU(s)");
@@ -130,6 +138,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         if (size != ram.Size) throw r.Error($"RAM size {size / (1024 * 1024)} MiB differs from this VM's {ram.Size / (1024 * 1024)} MiB");
         PhysMap.A20Enabled = r.GetBool();
         ram.Discard(0, ram.Size);
+        NotifyAllRamWritten();
         ulong pages = ram.Size / PhysicalMemoryMap.PageSize;
         while (true)
         {
@@ -138,6 +147,13 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
             if (p >= pages) throw r.Error($"page index {p} is beyond RAM");
             r.GetBytes(new Span<byte>(ram.Pointer + p * PhysicalMemoryMap.PageSize, (int)PhysicalMemoryMap.PageSize));
         }
+    }
+
+    /// <summary>All of RAM changed behind the CPUs (reset, restore): drop every decoded block.</summary>
+    private void NotifyAllRamWritten()
+    {
+        foreach (var r in PhysMap.HostBackedRanges)
+            if (!r.ReadOnly) Engine.NotifyPhysicalWrite(r.GuestPhys, r.Size);
     }
 
     private void SetState(VmState s)
@@ -268,6 +284,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         SetState(VmState.Resetting);
         Em.PauseAll();
         PhysMap.Ram!.Discard(0, PhysMap.Ram.Size);
+        NotifyAllRamWritten();
         PhysMap.A20Enabled = true;
         Pdm.Reset();
         PowerOnState();
@@ -294,6 +311,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         Em.Dispose();
         Io.Dispose();
         Pdm.Dispose();
+        Engine.Dispose();
     }
 
     public void Dispose()

@@ -73,6 +73,9 @@ public sealed unsafe class PhysicalMemoryMap : IDisposable
     /// <summary>Raised after any change of the map or of A20, so engines flush cached translations.</summary>
     public event Action? Changed;
 
+    /// <summary>Told about every write made through <see cref="WritePhys"/> (DMA, loaders), so engines drop stale decoded code.</summary>
+    public Action<ulong, ulong>? PhysicalWrite { get; set; }
+
     /// <summary>The A20 gate (i8042 output port bit 1, port 0x92 bit 1). When off, address bit 20 is forced to 0.</summary>
     public bool A20Enabled
     {
@@ -243,6 +246,7 @@ public sealed unsafe class PhysicalMemoryMap : IDisposable
     {
         if (!IsRam(gpa, (ulong)data.Length))
             throw new GuestMemoryException($"guest-physical write of {data.Length} bytes at 0x{gpa:X}: not all RAM");
+        PhysicalWrite?.Invoke(gpa, (ulong)data.Length);
         while (data.Length > 0)
         {
             int n = (int)Math.Min((ulong)data.Length, PageSize - (gpa & (PageSize - 1)));

@@ -13,15 +13,16 @@ public sealed class ExecutionManagerTests : IDisposable
     {
         var root = CfgmNode.CreateRoot();
         root.SetInteger("RamSize", ram).SetInteger("NumCPUs", (ulong)cpus);
-        return new VirtualMachine(root, new PdmDeviceRegistry(), engine, "test", new VmLog(sink: l => { if (log is not null) lock (log) log.Add(l); }));
+        return new VirtualMachine(root, new PdmDeviceRegistry(), engine.Factory, "test", new VmLog(sink: l => { if (log is not null) lock (log) log.Add(l); }));
     }
 
     private static async Task<VmTermination> RunWithTimeout(VirtualMachine vm, string? state = null)
         => await Task.Run(() => vm.Run(state)).WaitAsync(TimeSpan.FromSeconds(20));
 
     private static unsafe ulong Ram64(VirtualMachine vm, ulong gpa) => *(ulong*)vm.PhysMap.RamPointer(gpa);
-    private static unsafe ulong Get(IVcpuBus bus, ulong gpa) => *(ulong*)bus.Memory.RamPointer(gpa);
-    private static unsafe void Inc(IVcpuBus bus, ulong gpa) => (*(ulong*)bus.Memory.RamPointer(gpa))++;
+    private static unsafe ulong Get(FakeCpu c, ulong gpa) => *c.Ram(gpa);
+    private static unsafe void Inc(FakeCpu c, ulong gpa) => (*c.Ram(gpa))++;
+    private static VcpuExit Halt => FakeCpu.Exit(VcpuExitReason.Halted);
 
     [Fact]
     public async Task HaltedCpuSleepsUntilAnInterruptKick()
@@ -31,14 +32,14 @@ public sealed class ExecutionManagerTests : IDisposable
         VirtualMachine? vmRef = null;
         var engine = new FakeEngine(c =>
         {
-            if (c.IrqFlag && c.Bus.InterruptPending)
+            if (c.Line)
             {
-                c.IrqFlag = false;
-                c.Vectors.Add(c.Bus.AcknowledgeInterrupt());
+                c.Vectors.Add(c.Bus.AcknowledgeInterrupt(c.CpuIndex));
+                Assert.False(c.Line);                                 // EM lowered the line after the acknowledge
                 if (c.Vectors.Count == 3) vmRef!.RequestPowerOff("test done");
             }
             Interlocked.Increment(ref halts);
-            return new VcpuExit(VcpuExitReason.Halted);
+            return Halt;
         });
         using var vm = NewVm(engine);
         vmRef = vm;
@@ -68,18 +69,18 @@ public sealed class ExecutionManagerTests : IDisposable
         VirtualMachine? vmRef = null;
         var engine = new FakeEngine(c =>
         {
-            if (c.Index == 1) { started.Set(); vmRef!.RequestPowerOff("AP ran"); }
+            if (c.CpuIndex == 1) { started.Set(); vmRef!.RequestPowerOff("AP ran"); }
             else if (c.Counter++ == 0) { vmRef!.Em.Init(1); vmRef.Em.Startup(1, 0x9A); }
-            return new VcpuExit(VcpuExitReason.Halted);
+            return Halt;
         });
         using var vm = NewVm(engine, cpus: 2);
         vmRef = vm;
         var end = await RunWithTimeout(vm);
         Assert.True(started.IsSet);
-        var ap = engine.Cpus.Single(c => c.Index == 1);
-        Assert.Equal(0x9A00, ap.State!.Cs.Selector);
-        Assert.Equal(0x9A000UL, ap.State.Cs.Base);
-        Assert.Equal(0UL, ap.State.Rip);
+        var ap = engine.Cpus.Single(c => c.CpuIndex == 1);
+        Assert.Equal(0x9A00, ap.Ctx.Seg[Cpum.SegIdx.CS].Selector);
+        Assert.Equal(0x9A000UL, ap.Ctx.Seg[Cpum.SegIdx.CS].Base);
+        Assert.Equal(0UL, ap.Ctx.Rip);
         Assert.Equal(0, end.ExitCode);
     }
 
@@ -87,15 +88,15 @@ public sealed class ExecutionManagerTests : IDisposable
     public async Task TripleFaultStopsTheVmWithAnErrorAndDebugExitCarriesItsCode()
     {
         var log = new List<string>();
-        using (var vm = NewVm(new FakeEngine(c => new VcpuExit(VcpuExitReason.Shutdown)), log: log))
+        using (var vm = NewVm(new FakeEngine(c => FakeCpu.Exit(VcpuExitReason.Shutdown)), log: log))
         {
             var end = await RunWithTimeout(vm);
             Assert.Equal(1, end.ExitCode);
             Assert.Contains("triple fault", end.Reason);
-            lock (log) Assert.Contains(log, l => l.Contains("fake cpu 0"));
+            lock (log) Assert.Contains(log, l => l.Contains("CPU 0: rip="));
         }
         VirtualMachine? v2 = null;
-        using (v2 = NewVm(new FakeEngine(c => { v2!.RequestDebugExit(7); return new VcpuExit(VcpuExitReason.Halted); })))
+        using (v2 = NewVm(new FakeEngine(c => { v2!.RequestDebugExit(7); return Halt; })))
             Assert.Equal(7, (await RunWithTimeout(v2)).ExitCode);
         VirtualMachine? v3 = null;
         using (v3 = NewVm(new FakeEngine(c => throw new InvalidOperationException("engine bug"))))
@@ -115,11 +116,11 @@ public sealed class ExecutionManagerTests : IDisposable
         {
             while (!c.Stop)
             {
-                Inc(c.Bus, 0x1000);
+                Inc(c, 0x1000);
                 c.Counter++;
                 Thread.SpinWait(50);
             }
-            return new VcpuExit(VcpuExitReason.StopRequested);
+            return FakeCpu.Exit(VcpuExitReason.Stopped);
         };
         ulong savedRam, savedCounter;
         using (var vm = NewVm(new FakeEngine(counting)))
@@ -139,10 +140,10 @@ public sealed class ExecutionManagerTests : IDisposable
         var engine2 = new FakeEngine(c =>
         {
             // First run after the restore: the values must be where the first VM left them.
-            if (c.Counter == savedCounter) c.Vectors.Add(Get(c.Bus, 0x1000) == savedRam ? 1 : 0);
-            Inc(c.Bus, 0x1000);
+            if (c.Counter == savedCounter) c.Vectors.Add(Get(c, 0x1000) == savedRam ? 1 : 0);
+            Inc(c, 0x1000);
             c.Counter++;
-            return new VcpuExit(VcpuExitReason.Halted);
+            return Halt;
         });
         VirtualMachine? vm2 = null;
         using (vm2 = NewVm(engine2))
@@ -155,7 +156,7 @@ public sealed class ExecutionManagerTests : IDisposable
             Assert.Equal(savedRam + 1, Ram64(vm2, 0x1000));
         }
         // A VM with a different configuration refuses the state and says why.
-        using var vm3 = NewVm(new FakeEngine(c => new VcpuExit(VcpuExitReason.Halted)), ram: 32 << 20);
+        using var vm3 = NewVm(new FakeEngine(c => Halt), ram: 32 << 20);
         var e = Assert.ThrowsAny<Exception>(() => vm3.Run(path));
         await Task.CompletedTask;
         Assert.Contains("RAM size", e.Message);
@@ -168,11 +169,11 @@ public sealed class ExecutionManagerTests : IDisposable
         VirtualMachine? vmRef = null;
         var engine = new FakeEngine(c =>
         {
-            if (Get(c.Bus, 0x2000) != 0) { vmRef!.RequestPowerOff("RAM not cleared by reset"); return new VcpuExit(VcpuExitReason.Halted); }
-            Inc(c.Bus, 0x2000);
+            if (Get(c, 0x2000) != 0) { vmRef!.RequestPowerOff("RAM not cleared by reset"); return Halt; }
+            Inc(c, 0x2000);
             if (Interlocked.Increment(ref resets) < 3) vmRef!.RequestReset("test");
             else vmRef!.RequestDebugExit(0);
-            return new VcpuExit(VcpuExitReason.Halted);
+            return Halt;
         });
         using var vm = NewVm(engine);
         vmRef = vm;
@@ -180,5 +181,6 @@ public sealed class ExecutionManagerTests : IDisposable
         Assert.Contains("debug-exit", end.Reason);
         Assert.Equal(3, resets);
         Assert.Equal(3, engine.Cpus[0].StateSets);
+        Assert.True(engine.PhysicalWrites >= 2);             // the engine heard that RAM was wiped
     }
 }
