@@ -19,6 +19,8 @@ public sealed record PcMachineConfig
     public bool Hpet { get; init; } = true;
     public bool X2Apic { get; init; }
     public bool RtcUseUtc { get; init; } = true;
+    /// <summary>RTC offset from the host clock (VBoxManage modifyvm --biossystemtimeoffset), milliseconds.</summary>
+    public long TimeOffsetMs { get; init; }
     public Guid Uuid { get; init; } = Guid.Empty;
     public bool DebugExit { get; init; } = true;
     public bool TripleFaultReset { get; init; }
@@ -53,6 +55,7 @@ public static class PcConfig
         Add("mc146818", c =>
         {
             c.SetBool("UseUTC", m.RtcUseUtc);
+            c.SetInteger("StartTimeOffset", m.TimeOffsetMs / 1000);
             c.SetInteger("RamSizeBelow4G", low);
             c.SetInteger("RamSizeAbove4G", high);
             c.SetInteger("CpuCount", (ulong)m.Cpus);

@@ -13,7 +13,7 @@ namespace SharpBox.Devices.Serial;
 /// takes the byte at once, as QEMU's UART does); reception is paced by FIFO room, so a fast host peer is
 /// held back rather than overrunning the guest.
 /// CFGM: Config/IOBase, Config/IRQ; LUN#0/Config/Mode (disconnected | file | server | client |
-/// tcpserver | tcpclient | pty) and LUN#0/Config/Location.
+/// tcpserver | tcpclient | pty | hostdevice) and LUN#0/Config/Location.
 /// </summary>
 public sealed class DevSerial : PdmDevice, IIoPortDevice, ICharPort
 {
@@ -77,7 +77,8 @@ public sealed class DevSerial : PdmDevice, IIoPortDevice, ICharPort
                 "tcpserver" => DrvTcp.Create(ctx.Io, Location(), server: true),
                 "tcpclient" => DrvTcp.Create(ctx.Io, Location(), server: false),
                 "pty" => new DrvPty(ctx.Io, cfg.Has("Location") ? Location() : null),
-                _ => throw new CfgmException($"CFGM: {cfg.Path}/Mode = '{mode}' is not a UART mode (disconnected, file, server, client, tcpserver, tcpclient, pty)"),
+                "hostdevice" => new DrvHostSerial(ctx.Io, Location()),
+                _ => throw new CfgmException($"CFGM: {cfg.Path}/Mode = '{mode}' is not a UART mode (disconnected, file, server, client, tcpserver, tcpclient, pty, hostdevice)"),
             };
         }
         catch (Exception e) when (e is IOException or ArgumentException or System.Net.Sockets.SocketException)

@@ -48,6 +48,8 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
     public ulong HighRamSize { get; }
     public VmState State { get; private set; } = VmState.Created;
     public event Action<VmState>? StateChanged;
+    /// <summary>Raised on the controller thread after a saved state was loaded, before the vCPUs resume.</summary>
+    public event Action<string>? Restored;
     /// <summary>Set when the guest wrote the boot-complete marker.</summary>
     public TaskCompletionSource BootCompleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -200,6 +202,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
             var sw = Stopwatch.StartNew();
             Ssm.Load(savedState);
             Log.Write($"SSM: restored {savedState} in {sw.ElapsedMilliseconds} ms");
+            Restored?.Invoke(savedState);
         }
         Resume();
         while (true)

@@ -13,8 +13,14 @@ public sealed class VmLog
     private readonly Lock _lock = new();
     private readonly TextWriter? _writer;
     private readonly Action<string>? _sink;
+    private readonly Action<string>? _messageSink;
 
     public VmLog(TextWriter? writer = null, Action<string>? sink = null) { _writer = writer; _sink = sink; }
+
+    private VmLog(Action<string> messageSink) { _messageSink = messageSink; }
+
+    /// <summary>A log whose sink adds its own time prefix (VBox.log's release logger).</summary>
+    public static VmLog ForMessages(Action<string> messageSink) => new(messageSink);
 
     public static VmLog Null { get; } = new();
 
@@ -22,6 +28,7 @@ public sealed class VmLog
 
     public void Write(string message)
     {
+        if (_messageSink is not null) { using (_lock.EnterScope()) _messageSink(message); return; }
         if (_writer is null && _sink is null) return;
         var t = _since.Elapsed;
         var line = $"{(int)t.TotalHours:00}:{t.Minutes:00}:{t.Seconds:00}.{t.Ticks % TimeSpan.TicksPerSecond / 10:000000} {message}";
