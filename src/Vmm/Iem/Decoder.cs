@@ -130,6 +130,14 @@ public static unsafe class Decoder
             modrm = code[pos++];
             d.ModRm = (byte)modrm;
             int mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+            // Group 5 in 64-bit mode: near CALL/JMP indirect (FF /2, /4) are 64-bit whatever 66h says
+            // (Intel), PUSH r/m (FF /6) defaults to 64. The opcode table cannot say it per ModRM.reg.
+            if (is64 && map == OpMap.Primary && b == 0xFF && reg is 2 or 4 or 6)
+            {
+                opSize = reg == 6 && (pfx & (Pfx.OpSize | Pfx.RexW)) == Pfx.OpSize ? 2 : 8;
+                d.OpSize = (byte)opSize;
+                sizeCol = opSize == 2 ? 0 : 2;
+            }
             int regFull = reg | ((pfx & Pfx.RexR) != 0 ? 8 : 0);
             d.Reg = (byte)((f & OpF.RegB) != 0 ? ByteRegOffset(regFull, rex != 0) : regFull);
             if (mod == 3 || (f & OpF.CrDr) != 0)
