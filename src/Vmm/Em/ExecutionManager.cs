@@ -211,7 +211,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
             v.Mode = VcpuMode.Stopped;
             return;
         }
-        v.Cpu.Reset();
+        v.Cpu.Init();                    // the INIT state keeps MTRRs, PAT and the APIC base
         v.Mode = VcpuMode.WaitForSipi;   // a SIPI that already arrived after this INIT is kept
     }
 
