@@ -64,7 +64,7 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         if (_acpi && Ctx.Find<DevAcpiPm>() is { } pm && Ctx.Find<DevIoApic>() is { } ioapic)
         {
             var platform = new AcpiPlatform(Ctx.CpuCount, pm.PmBase, pm.SciIrq, ioapic.ApicId, DevIoApic.DefaultBase,
-                DevApic.DefaultBase, DevHpet.DefaultBase, DevHpet.CapabilitiesLow, _lowRamEnd, DevAcpiPm.S5Type);
+                DevApic.DefaultBase, Ctx.Find<DevHpet>() is null ? null : DevHpet.DefaultBase, DevHpet.CapabilitiesLow, _lowRamEnd, DevAcpiPm.S5Type);
             var (blob, at) = AcpiTables.Build(platform, AcpiBase);
             if (blob.Length > 0x20000) throw new InvalidOperationException("ACPI tables do not fit in 0xE0000-0xFFFFF");
             Ctx.PhysMap.WritePhys(AcpiBase, blob);

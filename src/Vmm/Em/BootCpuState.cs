@@ -84,6 +84,7 @@ public sealed class BootCpuState
         c.Idtr.Base = IdtrBase; c.Idtr.Limit = IdtrLimit;
         c.Cr0 = Cr0; c.Cr2 = Cr2; c.Cr3 = Cr3; c.Cr4 = Cr4; c.Efer = Efer;
         c.Halted = false;
+        c.WaitingForSipi = false;
     }
 
     private static SegmentRegister Seg(SegmentState s) => new(s.Selector, s.Base, s.Limit, s.Attributes);

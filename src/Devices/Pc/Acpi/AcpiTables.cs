@@ -11,7 +11,7 @@ public sealed record AcpiPlatform(
     uint IoApicId,
     ulong IoApicAddress,
     ulong LocalApicAddress,
-    ulong HpetAddress,
+    ulong? HpetAddress,
     uint HpetCapabilities,
     ulong LowRamEnd,
     byte S5SleepType,
@@ -52,8 +52,8 @@ public static class AcpiTables
         ulong dsdt = Place(Dsdt(p));
         ulong fadt = Place(Fadt(p, facs, dsdt));
         ulong madt = Place(Madt(p));
-        ulong hpet = Place(Hpet(p));
-        ulong[] entries = [fadt, madt, hpet];
+        // The HPET table only when the machine has one (VirtualBox's --hpet, off by default).
+        ulong[] entries = p.HpetAddress is not null ? [fadt, madt, Place(Hpet(p))] : [fadt, madt];
         ulong rsdt = Place(Rsdt(entries));
         ulong xsdt = Place(Xsdt(entries));
         var result = blob.ToArray();
@@ -195,7 +195,7 @@ public static class AcpiTables
     {
         var b = new byte[56 - 36];
         BinaryPrimitives.WriteUInt32LittleEndian(b, p.HpetCapabilities);
-        Gas(b.AsSpan(4), 0, 64, 0, p.HpetAddress);
+        Gas(b.AsSpan(4), 0, 64, 0, p.HpetAddress!.Value);
         b[16] = 0;                                          // HPET number
         BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(17), 0x80);   // minimum clock tick in periodic mode
         return Table("HPET", 1, b);
