@@ -22,7 +22,8 @@ public sealed record PcMachineConfig
     /// <summary>RTC offset from the host clock (VBoxManage modifyvm --biossystemtimeoffset), milliseconds.</summary>
     public long TimeOffsetMs { get; init; }
     public Guid Uuid { get; init; } = Guid.Empty;
-    public bool DebugExit { get; init; } = true;
+    /// <summary>QEMU's isa-debug-exit port (test payloads); off unless asked for, so a guest cannot end the VM by accident.</summary>
+    public ushort? DebugExitPort { get; init; }
     public bool TripleFaultReset { get; init; }
 }
 
@@ -74,7 +75,7 @@ public static class PcConfig
             lun.SetString("Mode", u.Mode);
             if (u.Location is not null) lun.SetString("Location", u.Location);
         }
-        if (m.DebugExit) Add("debugexit");
+        if (m.DebugExitPort is ushort dbg) Add("debugexit", c => c.SetInteger("IOBase", dbg));
         Add("bootmarker");
         Add("pcfirmware", c =>
         {

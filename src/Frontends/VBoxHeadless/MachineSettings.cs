@@ -13,6 +13,8 @@ public static class MachineSettings
 {
     /// <summary>Extra-data keys written by VBoxManage modifyvm --boot-kernel/--boot-initrd/--boot-cmdline.</summary>
     public const string BootKernelKey = "SharpBox/Boot/Kernel", BootInitrdKey = "SharpBox/Boot/Initrd", BootCmdlineKey = "SharpBox/Boot/Cmdline";
+    /// <summary>Extra data enabling QEMU's debug-exit port at the given port (VBoxManage setextradata VM SharpBox/DebugExit 0xf4).</summary>
+    public const string DebugExitKey = "SharpBox/DebugExit";
 
     public static PcMachineConfig Read(IMachine m)
     {
@@ -28,8 +30,18 @@ public static class MachineSettings
         string kernel = m.GetExtraData(BootKernelKey);
         string initrd = m.GetExtraData(BootInitrdKey);
         string cmdline = m.GetExtraData(BootCmdlineKey);
+        ushort? debugExit = null;
+        string dbg = m.GetExtraData(DebugExitKey);
+        if (dbg.Length > 0)
+        {
+            bool hex = dbg.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+            if (!ushort.TryParse(hex ? dbg[2..] : dbg, hex ? NumberStyles.HexNumber : NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
+                throw new InvalidOperationException($"extra data {DebugExitKey} = '{dbg}' is not a port number");
+            debugExit = port;
+        }
         return new PcMachineConfig
         {
+            DebugExitPort = debugExit,
             RamBytes = (ulong)m.MemorySize << 20,
             Cpus = (int)m.CPUCount,
             Kernel = kernel.Length == 0 ? null : kernel,

@@ -82,7 +82,16 @@ public sealed class PdmDeviceContext
 
     private string Tag => Instance == 0 ? DeviceName : $"{DeviceName}#{Instance}";
 
-    public void LogRel(string message) => _pdm.Log.Write($"{Tag}: {message}");
+    /// <summary>Most messages a device writes to the release log: a guest must not be able to fill the disk.</summary>
+    public const int MaxLogMessages = 100;
+    private int _logCount;
+
+    public void LogRel(string message)
+    {
+        int n = Interlocked.Increment(ref _logCount);
+        if (n <= MaxLogMessages) _pdm.Log.Write($"{Tag}: {message}");
+        else if (n == MaxLogMessages + 1) _pdm.Log.Write($"{Tag}: further messages of this device are suppressed");
+    }
 
     public IoPortRange RegisterIoPorts(ushort first, int count, IIoPortDevice handler, IoWidths widths = IoWidths.All, string? what = null)
         => _pdm.Ports.Register(what is null ? Tag : $"{Tag} {what}", first, count, handler, Lock, widths);

@@ -6,7 +6,7 @@ namespace SharpBox.Devices.Tests.Pc;
 
 public sealed class MiscDeviceTests : IDisposable
 {
-    private readonly TestMachine _m = new(new PcMachineConfig { RamBytes = 64UL << 20, Cpus = 3, Uuid = Guid.Parse("01234567-89ab-cdef-0123-456789abcdef") });
+    private readonly TestMachine _m = new(new PcMachineConfig { RamBytes = 64UL << 20, Cpus = 3, Uuid = Guid.Parse("01234567-89ab-cdef-0123-456789abcdef"), DebugExitPort = 0xF4 });
     public void Dispose() => _m.Dispose();
 
     private byte[] FwCfg(ushort key, int n)
