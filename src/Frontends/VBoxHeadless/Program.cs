@@ -114,7 +114,7 @@ public static class Program
                 foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
                 vm = new VirtualMachine(root, Builtins.Create(), IemEngine.Factory, reason, vmlog);
             }
-            catch (Exception e) when (e is not OutOfMemoryException || e.Message.Contains("guest memory"))
+            catch (Exception e)
             {
                 string msg = Flatten(e);
                 log.Write($"Failed to start the VM: {msg}");

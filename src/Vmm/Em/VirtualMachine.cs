@@ -68,6 +68,10 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         LowRamEnd = Math.Min(RamSize, hole);
         HighRamSize = RamSize - LowRamEnd;
 
+        // Guest RAM is committed on first touch, so the mapping itself rarely fails: refuse what the host cannot hold.
+        ulong hostRam = HostMemoryBytes();
+        if (hostRam > 0 && RamSize > hostRam)
+            throw new OutOfMemoryException($"not enough host memory: the VM needs {RamSize >> 20} MiB of guest RAM, the host has {hostRam >> 20} MiB");
         PhysMap.AllocateRam(RamSize);
         // Conventional memory, the VGA/legacy hole at 0xA0000-0xBFFFF left unassigned, RAM from 0xC0000.
         PhysMap.MapRam(0, 0xA0000, 0);
@@ -91,6 +95,13 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         Pdm.ConstructDevices(root, registry);
         Em.RegisterSavedState(Ssm);
         log.Write($"PGM: RAM {RamSize / (1024 * 1024)} MiB ({LowRamEnd / (1024 * 1024)} MiB below 4 GiB, {HighRamSize / (1024 * 1024)} MiB above); {CpuCount} CPU(s)");
+    }
+
+    /// <summary>Physical memory of the host (or the cgroup limit), from /proc/meminfo and the GC's view.</summary>
+    private static ulong HostMemoryBytes()
+    {
+        long gc = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return gc > 0 ? (ulong)gc : 0;
     }
 
     private void RegisterCoreSavedState()

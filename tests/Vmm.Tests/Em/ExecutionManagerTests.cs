@@ -183,4 +183,13 @@ public sealed class ExecutionManagerTests : IDisposable
         Assert.Equal(3, engine.Cpus[0].StateSets);
         Assert.True(engine.PhysicalWrites >= 2);             // the engine heard that RAM was wiped
     }
+
+    [Fact]
+    public void MoreRamThanTheHostHasIsRefusedWithAClearMessage()
+    {
+        ulong host = (ulong)GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var e = Assert.Throws<OutOfMemoryException>(() => NewVm(new FakeEngine(c => Halt), ram: (host * 2 + (1 << 20)) & ~0xFFFFFUL));
+        Assert.Contains("not enough host memory", e.Message);
+        Assert.Contains("MiB", e.Message);
+    }
 }
