@@ -76,6 +76,10 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         var img = new BootImage(ReadFile(_kernel, "kernel"), _kernel, _initrd is null ? null : ReadFile(_initrd, "initrd"), _initrd, _cmdline);
         var state = KernelLoader.Load(env, img, out var format);
         Format = format;
+        img = null!;
+        // The kernel and initrd copies (tens of MiB on the large-object heap) are garbage now: give the
+        // memory back to the host instead of carrying it as VM-process overhead for the guest's lifetime.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Ctx.LogRel($"loaded {format} kernel; entry 0x{state.Rip:X} in {state.Mode} mode; ACPI RSDP at 0x{rsdp:X}");
         return state;
     }

@@ -215,6 +215,9 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
             Log.Write($"SSM: restored {savedState} in {sw.ElapsedMilliseconds} ms");
             Restored?.Invoke(savedState);
         }
+        var self = Process.GetCurrentProcess();
+        Log.Write($"VM: starting guest execution {(DateTime.Now - self.StartTime).TotalMilliseconds:F0} ms after process start " +
+                  $"({self.TotalProcessorTime.TotalMilliseconds:F0} ms CPU)");
         Resume();
         while (true)
         {
