@@ -16,6 +16,8 @@ public sealed record PcMachineConfig
     public string CmdLine { get; init; } = "";
     public IReadOnlyList<UartConfig?> Uarts { get; init; } = [];
     public bool Acpi { get; init; } = true;
+    /// <summary>The I/O APIC (VirtualBox's --ioapic); without it interrupts reach the CPU through the PIC only.</summary>
+    public bool IoApic { get; init; } = true;
     public bool Hpet { get; init; } = true;
     public bool X2Apic { get; init; }
     public bool RtcUseUtc { get; init; } = true;
@@ -50,7 +52,8 @@ public static class PcConfig
         Add("pci");
         Add("piix3");
         Add("i8259");
-        Add("ioapic");
+        if (m.IoApic) Add("ioapic");
+        else if (m.Cpus > 1) throw new CfgmException($"{m.Cpus} CPUs need the I/O APIC");
         Add("apic", c => c.SetBool("X2Apic", m.X2Apic));
         Add("i8254");
         Add("mc146818", c =>

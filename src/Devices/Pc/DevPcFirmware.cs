@@ -61,9 +61,9 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
     {
         var e820 = E820Map.ForPc(_lowRamEnd, _highRam);
         ulong rsdp = 0;
-        if (_acpi && Ctx.Find<DevAcpiPm>() is { } pm && Ctx.Find<DevIoApic>() is { } ioapic)
+        if (_acpi && Ctx.Find<DevAcpiPm>() is { } pm)
         {
-            var platform = new AcpiPlatform(Ctx.CpuCount, pm.PmBase, pm.SciIrq, ioapic.ApicId, DevIoApic.DefaultBase,
+            var platform = new AcpiPlatform(Ctx.CpuCount, pm.PmBase, pm.SciIrq, Ctx.Find<DevIoApic>()?.ApicId, DevIoApic.DefaultBase,
                 DevApic.DefaultBase, Ctx.Find<DevHpet>() is null ? null : DevHpet.DefaultBase, DevHpet.CapabilitiesLow, _lowRamEnd, DevAcpiPm.S5Type);
             var (blob, at) = AcpiTables.Build(platform, AcpiBase);
             if (blob.Length > 0x20000) throw new InvalidOperationException("ACPI tables do not fit in 0xE0000-0xFFFFF");

@@ -49,6 +49,7 @@ public static class MachineSettings
             CmdLine = cmdline,
             Uarts = uarts,
             Acpi = m.ACPIEnabled,
+            IoApic = m.IOAPICEnabled,
             Hpet = m.HPETEnabled,
             RtcUseUtc = m.RTCUseUTC,
             Uuid = m.HardwareUUID == Guid.Empty ? m.Id : m.HardwareUUID,
