@@ -3,6 +3,7 @@ using SharpBox.Vmm.Pdm;
 
 namespace SharpBox.Devices.Tests.Pc;
 
+[Collection("Timing")]
 public sealed class ApicTests : IDisposable
 {
     private readonly TestMachine _m = new(new PcMachineConfig { RamBytes = 32UL << 20, Cpus = 2, X2Apic = true });
