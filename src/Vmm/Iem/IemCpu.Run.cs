@@ -195,7 +195,9 @@ public sealed unsafe partial class IemCpu
             Rip = next;
             _executed += n;
             _curBlock = -1;
-            if (_pending != 0 || _executed >= _budget) return;
+            int pend = _pending;
+            // An interrupt request with IF=0 only matters once IF is set, and whatever sets IF ends its block.
+            if ((pend != 0 && (pend != PendIntr || (Eflags & RFlags.IF) != 0)) || _executed >= _budget) return;
             int nb;
             int epoch = LinkEpoch;
             if (b.LinkRip0 == next && b.LinkEpoch0 == epoch) nb = b.Link0;

@@ -201,7 +201,8 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         _pending = 0;
         SetState(in c);
         _pending |= keep;
-        _waitSipi = CpuIndex != 0 && Machine.ApsStartHalted;
+        _waitSipi = CpuIndex != 0 && Machine.ApsWaitForSipi;
+        Halted = CpuIndex != 0 && Machine.ApsStartHalted;
         FlushCodeCache();
     }
 
@@ -216,6 +217,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         var mtrrFixed = MtrrFixed; var mtrrVar = MtrrVar; ulong defType = MtrrDefType, pat = Pat, apic = ApicBase;
         Reset();
         MtrrFixed = mtrrFixed; MtrrVar = mtrrVar; MtrrDefType = defType; Pat = pat; ApicBase = apic;
+        _waitSipi = CpuIndex != 0;
     }
 
     /// <summary>Startup IPI: taken by the vCPU's own thread at its next Run (thread-safe).</summary>

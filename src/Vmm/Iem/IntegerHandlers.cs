@@ -256,7 +256,7 @@ public static unsafe class IntegerHandlers
         t.Set(OpMap.Map0F, 0xC0, Set1(&H.XaddR<S8>, &H.XaddM<S8>, &H.XaddM<S8>));
         t.Set(OpMap.Map0F, 0xC1, Set3(&H.XaddR<S16>, &H.XaddR<S32>, &H.XaddR<S64>,
             &H.XaddM<S16>, &H.XaddM<S32>, &H.XaddM<S64>, &H.XaddM<S16>, &H.XaddM<S32>, &H.XaddM<S64>));
-        t.Set(OpMap.Map0F, 0xC3, Set3(null, null, null, null, &H.MovMR<S32>, &H.MovMR<S64>), MandatoryPrefix.None);   // MOVNTI
+        t.Set(OpMap.Map0F, 0xC3, Set3(null, null, null, &H.MovMR<S32>, &H.MovMR<S32>, &H.MovMR<S64>), MandatoryPrefix.None);   // MOVNTI m32 (also with 16-bit operand size), m64
         t.Set(OpMap.Map0F, 0xC7, new HandlerSet { M16 = &H.Group9, M32 = &H.Group9, M64 = &H.Group9, L16 = &H.Group9, L32 = &H.Group9, L64 = &H.Group9 }, reg: 1);
         for (int i = 0xC8; i <= 0xCF; i++) X(t, i, &H.Bswap);
         // 0F 38 F0/F1: MOVBE (no prefix or 66).
