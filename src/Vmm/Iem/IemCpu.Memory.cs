@@ -142,7 +142,7 @@ public sealed unsafe partial class IemCpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Linear(int seg, ulong ea, int size, bool write)
     {
-        ref SegCache s = ref Segs[seg];
+        ref SegCache s = ref Unsafe.Add(ref Segs[0], seg);
         if ((long)(ea + (ulong)(size - 1)) > (write ? s.WrLim : s.RdLim)) SegCheckSlow(seg, ea, size, write);
         return (s.Base + ea) & LinMask;
     }
@@ -498,6 +498,11 @@ public sealed unsafe partial class IemCpu
         ulong pageBase = pa & ~0xFFFUL;
         // Fill the TLB for plain memory.
         int set = kind == KindR ? _setR : kind == KindW ? _setW : _setX;
+        if (HwBreakpointsActive && kind != KindX)
+        {
+            CheckDataBreakpoints(lin, size, kind == KindW);
+            if (PageHasDataBreakpoint(lin & ~0xFFFUL)) set = SetDummy;
+        }
         if (set != SetDummy)
         {
             PhysPageKind k = Bus.LookupPage(pageBase, out byte* host);

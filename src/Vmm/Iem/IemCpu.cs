@@ -5,8 +5,8 @@ using SharpBox.Vmm.Em;
 
 namespace SharpBox.Vmm.Iem;
 
-/// <summary>IEM's working copy of a segment register: the architectural cache plus precomputed fast-path checks.</summary>
-[StructLayout(LayoutKind.Sequential)]
+/// <summary>IEM's working copy of a segment register: the architectural cache plus precomputed fast-path checks (64 bytes, so indexing is a shift).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
 public struct SegCache
 {
     /// <summary>Base used for address computation (0 for ES/CS/SS/DS in 64-bit mode).</summary>
@@ -176,6 +176,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         MemoryMarshal.AsBytes(new ReadOnlySpan<FxSaveBytes>(in c.Fx)).CopyTo(new Span<byte>(Fx, 512));
         ModeChanged();
         FlushTlb(true);
+        DebugRegistersChanged();
     }
 
     private static void ValidateState(in CpuContext c)
