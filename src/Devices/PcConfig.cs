@@ -41,7 +41,8 @@ public static class PcConfig
         var root = CfgmNode.CreateRoot();
         root.SetInteger("RamSize", m.RamBytes);
         root.SetInteger("NumCPUs", (ulong)m.Cpus);
-        root.SetBool("TripleFaultReset", m.TripleFaultReset);
+        // As VirtualBox's CFGM: /EM/TripleFaultReset (VBoxManage modifyvm --triple-fault-reset).
+        root.GetOrCreateChild("EM").SetBool("TripleFaultReset", m.TripleFaultReset);
         ulong low = Math.Min(m.RamBytes, VirtualMachine.DefaultRamHole), high = m.RamBytes - low;
         var dev = root.InsertNode("Devices");
         void Add(string name, Action<CfgmNode>? config = null, int instance = 0)
