@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -165,12 +164,10 @@ public static class Program
 
     private static void WriteHeader(ReleaseLog log, IMachine m)
     {
-        var p = Process.GetCurrentProcess();
         log.Write($"Executable: {Environment.ProcessPath}");
         log.Write($"Process ID: {Environment.ProcessId}");
         log.Write($"Host: {RuntimeInformation.OSDescription} {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} CPU(s), .NET {Environment.Version}");
         log.Write($"Host RAM: {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 20} MiB");
         log.Write($"Machine '{m.Name}' {{{m.Id}}} settings {m.SettingsFilePath}");
-        _ = p;
     }
 }
