@@ -26,6 +26,8 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
         public volatile bool InitPending;
         public volatile int SipiVector = -1;
         public volatile bool Parked;
+        public volatile bool A20Wanted = true;
+        public bool A20Applied = true;
         public long Runs, Halts, Instructions;
     }
 
@@ -88,10 +90,18 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
         }
     }
 
-    /// <summary>The platform changed the memory map or the A20 gate: every engine drops cached translations.</summary>
+    /// <summary>
+    /// The platform changed the memory map or the A20 gate (any thread). Map changes reach the engine
+    /// through its cross-thread notification; an A20 change is applied by each vCPU's own thread before
+    /// its next instruction (the vCPU is stopped for that), since an engine's A20 switch is not thread-safe.
+    /// </summary>
     public void NotifyMemoryMapChanged(bool a20)
     {
-        foreach (var v in _cpus) { v.Cpu.SetA20(a20); v.Cpu.NotifyMemoryMapChanged(); }
+        foreach (var v in _cpus)
+        {
+            v.Cpu.NotifyMemoryMapChanged();
+            if (v.A20Wanted != a20) { v.A20Wanted = a20; v.Cpu.RequestStop(); }
+        }
     }
 
     // ---- pause / resume (controller thread) ----
@@ -153,6 +163,7 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
                     v.Wake.Reset();
                     continue;
             }
+            if (v.A20Applied != v.A20Wanted) { v.A20Applied = v.A20Wanted; v.Cpu.SetA20(v.A20Applied); }
             VcpuExit exit;
             try { exit = v.Cpu.Run(long.MaxValue); }
             catch (Exception e) when (e is not OutOfMemoryException)
