@@ -6,6 +6,7 @@
 # ReadyToRun buys.
 #
 #   bench/list-vms.sh [machines=1000] [runs=15]
+#   COMPARE=/path/to/other/VBoxManage bench/list-vms.sh   # also time another build on the same machines
 #
 # The machines are real settings files: one VM is created and configured with VBoxManage, and its
 # .vbox is copied N times with fresh UUIDs and names, each registered in VirtualBox.xml.
@@ -53,23 +54,23 @@ insert_entries
 count=$("$r2r" list vms | wc -l)
 [ "$count" -eq "$n" ] || { echo "expected $n machines, listed $count" >&2; exit 1; }
 
-measure() { # exe -> prints median and min in ms over $runs runs (after one warm-up run)
-  local exe=$1 t0 t1 i
+median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] }'; }
+measure() { # exe -> "median-wall min-wall median-cpu" in ms over $runs runs (after one warm-up run)
+  local exe=$1 i samples TIMEFORMAT='%R %U %S'
   "$exe" list vms >/dev/null
-  local -a times=()
-  for i in $(seq 1 "$runs"); do
-    t0=$(date +%s%N)
-    "$exe" list vms >/dev/null
-    t1=$(date +%s%N)
-    times+=($(( (t1 - t0) / 1000 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f\n", a[int((NR+1)/2)]/1000, a[1]/1000}'
+  samples=$(for i in $(seq 1 "$runs"); do { time "$exe" list vms >/dev/null; } 2>&1; done |
+    awk '{ printf "%.1f %.1f\n", $1 * 1000, ($2 + $3) * 1000 }')
+  echo "$(cut -d' ' -f1 <<<"$samples" | median) $(cut -d' ' -f1 <<<"$samples" | sort -n | head -1) $(cut -d' ' -f2 <<<"$samples" | median)"
 }
 
-read -r r2r_med r2r_min < <(measure "$r2r")
-read -r jit_med jit_min < <(measure "$jit")
-echo "list vms, $n machines, $runs runs (median / min wall ms):"
-echo "  bin/VBoxManage (ReadyToRun):  $r2r_med / $r2r_min"
-echo "  JIT build (artifacts/bin):     $jit_med / $jit_min"
+read -r r2r_med r2r_min r2r_cpu < <(measure "$r2r")
+read -r jit_med jit_min jit_cpu < <(measure "$jit")
+echo "list vms, $n machines, $runs runs: wall median / wall min / CPU (user+sys) median, ms; load $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores"
+echo "  bin/VBoxManage (ReadyToRun):  $r2r_med / $r2r_min / $r2r_cpu"
+echo "  JIT build (artifacts/bin):     $jit_med / $jit_min / $jit_cpu"
+if [ -n "${COMPARE:-}" ]; then
+  read -r cmp_med cmp_min cmp_cpu < <(measure "$COMPARE")
+  echo "  $COMPARE:  $cmp_med / $cmp_min / $cmp_cpu"
+fi
 awk -v a="$r2r_med" -v b="$jit_med" 'BEGIN { printf "  ratio JIT/ReadyToRun: %.2fx\n", b / a }'
 awk -v a="$r2r_med" 'BEGIN { printf "  target 200 ms: %s (median %.0f%% of target)\n", (a < 200 ? "met" : "MISSED"), a / 2 }'

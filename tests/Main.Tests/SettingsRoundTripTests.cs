@@ -134,6 +134,31 @@ public class SettingsRoundTripTests
         Assert.Equal(new[] { name + ".vbox", name + ".vbox-prev" }, Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName).Order());
     }
 
+    [Theory]
+    [MemberData(nameof(MachineFixtures))]
+    public void FixturesRegisterAndShowThroughTheCli(string fixture, string name, string version)
+    {
+        using var h = new VBoxManageHome();
+        string folder = Path.Combine(h.MachineFolder, name);
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, name + ".vbox");
+        File.Copy(FixturePath(fixture), path);
+        h.Ok("registervm", path);
+        Assert.Contains($"\"{name}\" {{", h.Ok("list", "vms").Stdout);
+        CliResult human = h.Ok("showvminfo", name);
+        Assert.Contains($"Name:                        {name}\n", human.Stdout);
+        Dictionary<string, string> info = h.Info(name);
+        Assert.Equal(name, info["name"]);
+        Assert.Equal("poweroff", info["VMState"]);
+        // Every attached hard disk shows with its registry location (the image files do not exist here).
+        Assert.Contains(info, kv => kv.Key.EndsWith("-ImageUUID-0-0", StringComparison.Ordinal));
+        Assert.Contains("State:          inaccessible", h.Ok("list", "hdds").Stdout);
+        // Reading never rewrote the file.
+        Assert.Equal(File.ReadAllBytes(FixturePath(fixture)), File.ReadAllBytes(path));
+        h.Ok("modifyvm", name, "--description", "touched by SharpBox");
+        Assert.Equal(version, (string?)XDocument.Load(path).Root!.Attribute("version"));
+    }
+
     [Fact]
     public void ReadsVirtualBox41File()
     {

@@ -16,6 +16,8 @@ public class VmCommandTests
         Assert.Contains("Virtual machine 'Example VM' is created and registered.", r.Stdout);
         Assert.Contains($"Settings file: '{vbox}'", r.Stdout);
         Assert.True(File.Exists(vbox));
+        Assert.True(Directory.Exists(Path.Combine(h.MachineFolder, "Example VM", "Logs")));
+        Assert.True(Directory.Exists(Path.Combine(h.MachineFolder, "Example VM", "Snapshots")));
 
         XDocument doc = XDocument.Load(vbox);
         Assert.Equal(Ns + "VirtualBox", doc.Root!.Name);

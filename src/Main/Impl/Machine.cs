@@ -844,7 +844,14 @@ internal sealed class Machine : IMachine
         MachineConfig cfg = Cfg;
         if (_isNew)
         {
-            VirtualBox.Guard(() => cfg.Doc.Save(), Component, Iface);
+            VirtualBox.Guard(() =>
+            {
+                cfg.Doc.Save();
+                // The machine folder's layout from the start: Logs/ (VBox.log goes there when the VM
+                // runs) and the snapshot folder.
+                Directory.CreateDirectory(LogFolder);
+                Directory.CreateDirectory(SnapshotFolder);
+            }, Component, Iface);
             _nameOnDisk = cfg.Name;
             return;
         }

@@ -479,13 +479,26 @@ internal static class ShowVmInfoCommand
                         p.MrString(slot, "none", quoteKey: true);
                     continue;
                 }
-                IMedium? medium = a.MediumId is Guid ? m.GetMedium(sc.Name, port, dev) : null;
-                if (medium != null)
+                IMedium? medium = null;
+                string? location = null;
+                if (a.MediumId is Guid mid)
+                {
+                    try
+                    {
+                        medium = m.GetMedium(sc.Name, port, dev);
+                        location = medium?.Location;
+                    }
+                    catch (VBoxException)
+                    {
+                        location = "<not in any media registry>"; // a .vbox naming a UUID nobody registered
+                    }
+                }
+                if (a.MediumId is Guid id && location != null)
                 {
                     if (p.MR)
                     {
-                        p.MrString(slot, medium.Location, quoteKey: true);
-                        p.MrString($"{sc.Name}-ImageUUID-{port}-{dev}", medium.Id.ToString("D"), quoteKey: true);
+                        p.MrString(slot, location, quoteKey: true);
+                        p.MrString($"{sc.Name}-ImageUUID-{port}-{dev}", id.ToString("D"), quoteKey: true);
                         if (a.Passthrough)
                             p.MrString($"{sc.Name}-dvdpassthrough-{port}-{dev}", "on", quoteKey: true);
                         if (a.Type == DeviceType.DVD)
@@ -507,8 +520,8 @@ internal static class ShowVmInfoCommand
                         if (a.HotPluggable) flags.Append(", hot-pluggable");
                         if (a.NonRotational) flags.Append(", non-rotational (SSD)");
                         if (a.Discard) flags.Append(", discards unused blocks");
-                        o.WriteLine($"  Port {port}, Unit {dev}: UUID: {medium.Id:D}{flags}");
-                        o.WriteLine($"    Location: \"{medium.Location}\"");
+                        o.WriteLine($"  Port {port}, Unit {dev}: UUID: {id:D}{flags}");
+                        o.WriteLine($"    Location: \"{location}\"");
                     }
                 }
                 else if (p.MR)
