@@ -9,3 +9,5 @@ cd "$root"
 dotnet build SharpBox.slnx -c Release -nologo -v quiet -clp:ErrorsOnly "$@"
 dotnet publish src/Frontends/VBoxManage/VBoxManage.csproj -c Release -r linux-x64 --self-contained false \
   -p:PublishReadyToRun=true -o artifacts/publish/VBoxManage -nologo -v quiet -clp:ErrorsOnly
+dotnet publish src/Frontends/VBoxHeadless/VBoxHeadless.csproj -c Release -r linux-x64 --self-contained false \
+  -p:PublishReadyToRun=true -o artifacts/publish/VBoxHeadless -nologo -v quiet -clp:ErrorsOnly
