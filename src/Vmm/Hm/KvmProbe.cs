@@ -1,0 +1,144 @@
+using SharpBox.Runtime.Linux;
+
+namespace SharpBox.Vmm.Hm;
+
+/// <summary>What the host's KVM can do, as found by actually running a guest instruction.</summary>
+public sealed record KvmHostInfo
+{
+    /// <summary>A VM could be created and ran a one-instruction payload to the expected exit.</summary>
+    public bool Usable { get; init; }
+    /// <summary>Why not (or "ok").</summary>
+    public string Reason { get; init; } = "";
+    /// <summary>The vendor module: kvm_intel (VT-x), kvm_amd (AMD-V), kvm_pvm (PVM: CPL3 native, kernel code emulated), or "unknown".</summary>
+    public string Backend { get; init; } = "unknown";
+    public bool Irqchip { get; init; }
+    public bool Pit { get; init; }
+    public bool UserSpaceMsrs { get; init; }
+    public bool MsrFilter { get; init; }
+    public bool GuestDebug { get; init; }
+    public int MaxVcpus { get; init; }
+    public int RecommendedVcpus { get; init; }
+    public bool ReadonlyMemory { get; init; }
+    public bool ImmediateExit { get; init; }
+    public bool HypervEnlightenments { get; init; }
+    /// <summary>Nested paging (EPT/NPT) in use by the host module, when its parameters say so.</summary>
+    public bool? NestedPaging { get; init; }
+    /// <summary>VPID (Intel) / ASID (AMD) tagging in use by the host module, when its parameters say so.</summary>
+    public bool? Vpid { get; init; }
+
+    public override string ToString() => Usable
+        ? $"KVM usable ({Backend}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
+        : $"KVM not usable: {Reason}";
+
+    private static string Yes(bool b) => b ? "yes" : "no";
+}
+
+/// <summary>
+/// Decides whether the KVM engine can run here: opens the device, creates a VM, and runs
+/// <c>out 0x10, al</c> in real mode expecting a port-write exit with the value it put in AL. The
+/// answer is cached per device path for the life of the process.
+/// </summary>
+public static unsafe class KvmProbe
+{
+    private static readonly Dictionary<string, KvmHostInfo> s_cache = new();
+
+    public static KvmHostInfo Probe(string path = KvmSystem.DefaultPath)
+    {
+        lock (s_cache)
+        {
+            if (!s_cache.TryGetValue(path, out var info)) s_cache[path] = info = ProbeUncached(path);
+            return info;
+        }
+    }
+
+    private static KvmHostInfo ProbeUncached(string path)
+    {
+        KvmSystem sys;
+        try { sys = KvmSystem.Open(path); }
+        catch (KvmException e) { return new KvmHostInfo { Reason = e.Message }; }
+        using (sys)
+        {
+            var caps = new KvmHostInfo
+            {
+                Backend = Backend(),
+                Irqchip = sys.CheckExtension(KvmIoctl.CapIrqchip) != 0,
+                Pit = sys.CheckExtension(KvmIoctl.CapPit2) != 0,
+                UserSpaceMsrs = sys.CheckExtension(KvmIoctl.CapX86UserSpaceMsr) != 0,
+                MsrFilter = sys.CheckExtension(KvmIoctl.CapX86MsrFilter) != 0,
+                GuestDebug = sys.CheckExtension(KvmIoctl.CapSetGuestDebug) != 0,
+                MaxVcpus = Math.Max(sys.CheckExtension(KvmIoctl.CapMaxVcpus), sys.CheckExtension(KvmIoctl.CapNrVcpus)),
+                RecommendedVcpus = sys.CheckExtension(KvmIoctl.CapNrVcpus),
+                ReadonlyMemory = sys.CheckExtension(KvmIoctl.CapReadonlyMem) != 0,
+                ImmediateExit = sys.CheckExtension(KvmIoctl.CapImmediateExit) != 0,
+                HypervEnlightenments = sys.CheckExtension(KvmIoctl.CapHyperv) != 0,
+                NestedPaging = ModuleFlag("ept") ?? ModuleFlag("npt"),
+                Vpid = ModuleFlag("vpid"),
+            };
+            if (!caps.ImmediateExit) return caps with { Reason = "the host KVM lacks KVM_CAP_IMMEDIATE_EXIT (needed to stop vCPUs cleanly)" };
+            try
+            {
+                string? failure = RunOneInstruction(sys);
+                return failure is null ? caps with { Usable = true, Reason = "ok" } : caps with { Reason = failure };
+            }
+            catch (KvmException e) { return caps with { Reason = e.Message }; }
+        }
+    }
+
+    private static string? RunOneInstruction(KvmSystem sys)
+    {
+        using var vm = sys.CreateVm();
+        nint page = KvmNative.Mmap(0, 4096, KvmNative.PROT_READ | KvmNative.PROT_WRITE, KvmNative.MAP_PRIVATE | KvmNative.MAP_ANONYMOUS, -1, 0);
+        if (page == KvmNative.MapFailed) return "cannot map a page for the probe guest";
+        try
+        {
+            ((byte*)page)[0] = 0xE6; ((byte*)page)[1] = 0x10;   // out 0x10, al
+            ((byte*)page)[2] = 0xF4;                             // hlt
+            vm.SetMemory(0, 0, 4096, page);
+            using var v = vm.CreateVcpu(0);
+            v.GetSregs(out var s);
+            s.Cs.Base = 0; s.Cs.Selector = 0;
+            v.SetSregs(in s);
+            var r = new KvmRegs { Rip = 0, Rax = 0x5A, Rflags = 2 };
+            v.SetRegs(in r);
+            uint reason = KvmExit.Intr;
+            Exception? error = null;
+            var t = new Thread(() => { try { reason = v.Run(); } catch (Exception e) { error = e; } }) { IsBackground = true, Name = "kvm-probe" };
+            t.Start();
+            if (!t.Join(5000))
+            {
+                v.Kick();
+                t.Join(2000);
+                return "a one-instruction guest did not exit within 5 s";
+            }
+            if (error != null) return error.Message;
+            if (reason != KvmExit.Io || !v.IoIsOut || v.IoPort != 0x10 || v.IoSize != 1 || *v.IoData != 0x5A)
+                return $"a one-instruction guest (out 0x10, al) exited with {v.DescribeExit()} instead of a port write";
+            return null;
+        }
+        finally { KvmNative.Munmap(page, 4096); }
+    }
+
+    private static string Backend()
+    {
+        foreach (var m in new[] { "kvm_intel", "kvm_amd", "kvm_pvm" })
+            if (Directory.Exists($"/sys/module/{m}")) return m;
+        return "unknown";
+    }
+
+    private static bool? ModuleFlag(string name)
+    {
+        foreach (var m in new[] { "kvm_intel", "kvm_amd" })
+        {
+            string p = $"/sys/module/{m}/parameters/{name}";
+            try
+            {
+                if (!File.Exists(p)) continue;
+                string v = File.ReadAllText(p).Trim();
+                return v is "Y" or "1";
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return null;
+    }
+}

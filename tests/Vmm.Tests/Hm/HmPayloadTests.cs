@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using SharpBox.Vmm.Cpum;
+using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Hm;
+using Xunit.Abstractions;
+
+namespace SharpBox.Vmm.Tests.Hm;
+
+/// <summary>
+/// The HM payloads (tests/Vmm.Tests/Hm/Payloads) on both engines: real-mode and 32-bit port I/O,
+/// MMIO, 64-bit ring-3 loops, interrupt and NMI injection, HLT wake-up, KVM's in-kernel irqchip and
+/// PIT, debugging, and state moved between the engines mid-run. IEM always runs; KVM where usable.
+/// </summary>
+public class HmPayloadTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    private (string Output, List<string> Mmio) RunOn(EngineKind kind, string payload, Action<PayloadMachine>? setup = null, HmOptions? options = null)
+    {
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble(payload));
+        using var m = new PayloadMachine(kind, bus, options);
+        setup?.Invoke(m);
+        m.Start();
+        var sw = Stopwatch.StartNew();
+        string? failure = m.Run(Limit);
+        output.WriteLine($"{payload} on {kind}: {sw.ElapsedMilliseconds} ms");
+        Assert.True(failure == null, $"{payload} on {kind}: {failure}");
+        Assert.True(bus.ExitCode == 0, $"{payload} on {kind}: exit code {bus.ExitCode}, output:\n{bus.Output}");
+        return (bus.Output, bus.MmioLog);
+    }
+
+    private void BothEngines(string payload, Action<PayloadMachine>? setup = null)
+    {
+        string expected = Payloads.Expected(payload);
+        var iem = RunOn(EngineKind.Iem, payload, setup);
+        Assert.Equal(expected, iem.Output);
+        if (!KvmTestEnv.Usable(output, $"{payload} on KVM")) return;
+        var kvm = RunOn(EngineKind.Kvm, payload, setup);
+        Assert.Equal(expected, kvm.Output);
+        Assert.Equal(iem.Mmio, kvm.Mmio);   // the device saw the same accesses, in the same order and sizes
+    }
+
+    [Fact] public void RealModePortIo() => BothEngines("io16");
+
+    [Fact]
+    public void Mmio32()
+    {
+        BothEngines("mmio32");
+    }
+
+    [Fact]
+    public void Ring3Loop64WithMmio() => BothEngines("ring3_64");
+
+    [Fact]
+    public void InterruptsNmiAndHaltWakeup()
+    {
+        BothEngines("irq16", m => m.Bus.OnCheckpoint = n =>
+        {
+            var bus = m.Bus;
+            new Thread(() =>
+            {
+                Thread.Sleep(20);
+                if (n == 3) bus.Cpu!.InjectNmi();
+                else bus.RaiseInterrupt(0x40);
+            }) { IsBackground = true }.Start();
+        });
+    }
+
+    [Fact]
+    public void InKernelIrqchipPitAndIrqfd()
+    {
+        if (!KvmTestEnv.Usable(output, "in-kernel irqchip")) return;
+        if (!KvmTestEnv.Info.Irqchip || !KvmTestEnv.Info.Pit)
+        {
+            output.WriteLine($"SKIPPED in-kernel irqchip: the host has irqchip={KvmTestEnv.Info.Irqchip}, PIT={KvmTestEnv.Info.Pit}");
+            return;
+        }
+        int irqfd = -1;
+        var opts = new HmOptions { InKernelIrqchip = true, InKernelPit = true };
+        var r = RunOn(EngineKind.Kvm, "pic16", m =>
+        {
+            var vm = m.Hm!.Vm;
+            irqfd = vm.AddIrqfd(4);
+            m.Bus.OnCheckpoint = n => new Thread(() =>
+            {
+                Thread.Sleep(20);
+                if (n == 1) { vm.SetIrqLine(3, true); vm.SetIrqLine(3, false); }
+                else
+                {
+                    ulong one = 1;
+                    unsafe { SharpBox.Runtime.Linux.KvmNative.Write(irqfd, &one, 8); }
+                }
+            }) { IsBackground = true }.Start();
+        }, opts);
+        Assert.Equal(Payloads.Expected("pic16"), r.Output);
+    }
+
+    /// <summary>Runs ring3_64, stops at checkpoint 2 (mid-loop, in ring 3), moves the state to the other engine and finishes there.</summary>
+    [Theory]
+    [InlineData(EngineKind.Kvm, EngineKind.Iem)]
+    [InlineData(EngineKind.Iem, EngineKind.Kvm)]
+    public void StateMovesBetweenEnginesMidRun(EngineKind first, EngineKind second)
+    {
+        if (!KvmTestEnv.Usable(output, $"state transfer {first}->{second}")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("ring3_64"));
+        var ctx = new CpuContext();
+        using (var a = new PayloadMachine(first, bus))
+        {
+            a.Start();
+            bus.OnCheckpoint = n => { if (n == 2) a.Cpu.RequestStop(); };
+            Assert.Null(a.Run(Limit));
+            Assert.Null(bus.ExitCode);
+            Assert.Equal(2, bus.Checkpoints);
+            a.Cpu.GetState(ref ctx);
+        }
+        Assert.Equal(3, ctx.Seg[SegIdx.CS].Selector & 3);    // stopped in ring 3
+        bus.OnCheckpoint = null;
+        using (var b = new PayloadMachine(second, bus))
+        {
+            b.Cpu.SetState(in ctx);
+            var back = new CpuContext();
+            b.Cpu.GetState(ref back);
+            Assert.Equal(ctx.Rip, back.Rip);
+            Assert.Equal(ctx.Gpr[0], back.Gpr[0]);
+            Assert.Null(b.Run(Limit));
+        }
+        Assert.Equal(0, bus.ExitCode);
+        Assert.Equal(4, bus.Checkpoints);
+        Assert.Equal(Payloads.Expected("ring3_64"), bus.Output);
+    }
+
+    [Theory]
+    [InlineData(EngineKind.Iem)]
+    [InlineData(EngineKind.Kvm)]
+    public void BreakpointThenSingleSteps(EngineKind kind)
+    {
+        if (kind == EngineKind.Kvm && !KvmTestEnv.Usable(output, "KVM breakpoints")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("dbg16"));
+        using var m = new PayloadMachine(kind, bus);
+        m.Start();
+        m.Cpu.SetDebugBreakpoints(new ulong[] { 0x8100 });
+        var exit = m.Cpu.Run(long.MaxValue);
+        Assert.Equal(VcpuExitReason.Breakpoint, exit.Reason);
+        var c = new CpuContext();
+        m.Cpu.GetState(ref c);
+        Assert.Equal(0x8100UL, c.Rip);
+        Assert.Equal(0UL, c.Gpr[0] & 0xFFFF);
+        m.Cpu.SetDebugBreakpoints(ReadOnlySpan<ulong>.Empty);
+        ulong[] rips = { 0x8101, 0x8104, 0x8107, 0x8100 };
+        foreach (ulong rip in rips)
+        {
+            m.Cpu.DebugSingleStep = true;   // one instruction per request
+            exit = m.Cpu.Run(long.MaxValue);
+            Assert.Equal(VcpuExitReason.SingleStep, exit.Reason);
+            m.Cpu.GetState(ref c);
+            Assert.Equal(rip, c.Rip);
+        }
+        Assert.Equal(1UL, c.Gpr[0] & 0xFFFF);   // inc ax ran once
+        Assert.Equal(2UL, c.Gpr[3] & 0xFFFF);   // add bx, 2 ran once
+        Assert.False(m.Cpu.DebugSingleStep);
+        Assert.Null(m.Run(Limit));
+        Assert.Equal(Payloads.Expected("dbg16"), bus.Output);
+    }
+}
