@@ -81,6 +81,8 @@ public struct CpuContext
     public bool Halted;
     /// <summary>An NMI is latched but not yet delivered.</summary>
     public bool NmiPending;
+    /// <summary>An application processor after INIT, waiting for a startup IPI.</summary>
+    public bool WaitingForSipi;
 
     /// <summary>x87/MMX/SSE state in FXSAVE layout (FCW at 0, FSW 2, FTW 4, MXCSR 24, ST/MM i at 32+16i, XMM i at 160+16i).</summary>
     public FxSaveBytes Fx;

@@ -32,7 +32,8 @@ public sealed class CpuModel
     public uint Signature { get; init; } = 0x00000F61;
     public uint Std1Edx { get; set; } = Fpu | Pse | Tsc | MsrBit | Pae | Cx8 | Apic | Sep | Mtrr | Pge | Cmov |
         PatBit | Pse36 | Clfsh | Mmx | Fxsr | Sse | Sse2;
-    public uint Std1Ecx { get; set; } = Cx16 | Movbe | Popcnt | Hypervisor;
+    /// <summary>SSE3/SSSE3/SSE4.1/SSE4.2 come from <see cref="Iem.Simd.SimdHost"/>: IEM runs them with the host's own instructions.</summary>
+    public uint Std1Ecx { get; set; } = Cx16 | Movbe | Popcnt | Hypervisor | Iem.Simd.SimdHost.Std1Ecx;
     public uint Std7Ebx { get; set; } = Smep | Erms | Smap | FsGsBase;
     public uint Ext1Edx { get; set; } = Syscall | Nx | Page1G | Rdtscp | Lm;
     public uint Ext1Ecx { get; set; } = LahfLm | Abm | Prefetchw;

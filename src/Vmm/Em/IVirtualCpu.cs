@@ -61,8 +61,23 @@ public interface IVirtualCpu
     /// <summary>Replaces the whole architectural state (validated: bad values throw ArgumentException).</summary>
     void SetState(in CpuContext ctx);
 
-    /// <summary>INIT / RESET: the power-on state (the BSP starts at F000:FFF0; APs wait for SIPI).</summary>
+    /// <summary>RESET: the power-on state (the BSP starts at F000:FFF0; APs wait for a startup IPI).</summary>
     void Reset();
+
+    /// <summary>
+    /// INIT (from an INIT IPI or INIT#): the INIT state of SDM 9.1.1 (MTRRs, PAT and the APIC base are
+    /// kept); an application processor then waits for a startup IPI, the BSP starts at F000:FFF0.
+    /// </summary>
+    void Init() => Reset();
+
+    /// <summary>
+    /// Startup IPI: a vCPU waiting for SIPI starts in real mode at CS:IP = (vector &lt;&lt; 8):0000
+    /// (linear vector * 4 KiB); ignored when the vCPU is not waiting. May be called from any thread.
+    /// </summary>
+    void Sipi(byte vector) => throw new NotSupportedException($"{GetType().Name} does not implement startup IPIs");
+
+    /// <summary>True while the vCPU waits for a startup IPI (Run returns Halted; interrupts are not taken).</summary>
+    bool WaitingForSipi => false;
 
     /// <summary>The platform changed the physical memory map (RAM/ROM/MMIO at an address): drop every cached translation.</summary>
     void NotifyMemoryMapChanged();

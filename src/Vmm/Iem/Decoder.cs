@@ -130,6 +130,14 @@ public static unsafe class Decoder
             modrm = code[pos++];
             d.ModRm = (byte)modrm;
             int mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+            if (is64 && map == OpMap.Primary && b == 0xFF)
+            {
+                // Group 5's operand size depends on ModRM.reg: near CALL/JMP are forced 64-bit, PUSH defaults to it.
+                if (reg is 2 or 4) opSize = 8;
+                else if (reg == 6 && (pfx & Pfx.RexW) == 0) opSize = (pfx & Pfx.OpSize) != 0 ? 2 : 8;
+                sizeCol = opSize == 2 ? 0 : opSize == 4 ? 1 : 2;
+                d.OpSize = (byte)opSize;
+            }
             int regFull = reg | ((pfx & Pfx.RexR) != 0 ? 8 : 0);
             d.Reg = (byte)((f & OpF.RegB) != 0 ? ByteRegOffset(regFull, rex != 0) : regFull);
             if (mod == 3 || (f & OpF.CrDr) != 0)
@@ -183,7 +191,7 @@ public static unsafe class Decoder
                     {
                         int bfull = baseReg | ((pfx & Pfx.RexB) != 0 ? 8 : 0);
                         d.Base = (byte)bfull;
-                        if (baseReg == 4 || baseReg == 5) defSeg = 2;   // rSP/rBP (and r12/r13) → SS
+                        if (bfull == 4 || bfull == 5) defSeg = 2;   // rSP/rBP → SS (r12/r13 keep DS, as on hardware)
                     }
                     if (mod == 1) { if (pos >= len) return Short(code.Length, ref d); d.Disp = (sbyte)code[pos++]; }
                     else if (mod == 2 || noBase)

@@ -70,6 +70,7 @@ public sealed unsafe partial class IemCpu
     /// <summary>Drops TLB entries (all, or all but global pages: a CR3 write with CR4.PGE).</summary>
     public void FlushTlb(bool includeGlobal)
     {
+        LinkEpoch++;
         int n = SetCount * 3 * TlbSize;
         if (includeGlobal)
         {
@@ -86,6 +87,7 @@ public sealed unsafe partial class IemCpu
     /// <summary>INVLPG: drops every entry for the page containing <paramref name="lin"/> (all entries if large pages are cached).</summary>
     public void InvalidatePage(ulong lin)
     {
+        LinkEpoch++;
         if (_largeCached) { FlushTlb(true); return; }
         ulong tag = lin & ~0xFFFUL;
         int idx = (int)(lin >> 12) & TlbMask;

@@ -16,6 +16,10 @@ internal unsafe struct BlockInfo
     public int ByteLen;
     public int Next;            // hash chain
     public CodeMode Mode;
+    // Direct links to the blocks that followed this one (valid while LinkEpoch matches the vCPU's).
+    public ulong LinkRip0, LinkRip1;
+    public int Link0, Link1;
+    public int LinkEpoch0, LinkEpoch1;
 }
 
 // The run loop: events at block boundaries, block lookup/build/execute, exceptions, single steps.
@@ -36,17 +40,19 @@ public sealed unsafe partial class IemCpu
     private const int HashSize = 1 << 13, MaxBlocks = 1 << 14, ArenaSize = 1 << 17;
     private int[] _hash = null!;
     private BlockInfo[] _blocks = null!;
-    private DecodedInstr[] _arena = null!;
+    private DecodedInstr* _arena;
     private int _blockCount, _arenaUsed;
     private int _curBlock = -1;
     private ulong _curBlockRip;
+    /// <summary>Bumped whenever a block link could become wrong: TLB flushes, CS changes, code-cache flushes.</summary>
+    internal int LinkEpoch = 1;
     private DecodedInstr _stepInstr;
 
     private void InitBlockCache()
     {
         _hash = new int[HashSize];
         _blocks = new BlockInfo[MaxBlocks];
-        _arena = new DecodedInstr[ArenaSize + MaxBlockInstrs];
+        _arena = (DecodedInstr*)NativeMemory.AlignedAlloc((nuint)((ArenaSize + MaxBlockInstrs) * sizeof(DecodedInstr)), 64);
         Machine.Register(this);
         FlushCodeCache();
     }
@@ -54,6 +60,7 @@ public sealed unsafe partial class IemCpu
     /// <summary>Forgets every decoded block of this vCPU.</summary>
     public void FlushCodeCache()
     {
+        LinkEpoch++;
         Array.Fill(_hash, -1);
         _blockCount = 0; _arenaUsed = 0; _curBlock = -1;
     }
@@ -93,6 +100,13 @@ public sealed unsafe partial class IemCpu
 
     public bool WaitForWakeup(int timeoutMs)
     {
+        if (_waitSipi)
+        {
+            if (Volatile.Read(ref _sipiVector) >= 0 || (_pending & PendStop) != 0) return true;
+            bool w = _wake.Wait(timeoutMs);
+            _wake.Reset();
+            return w;
+        }
         if ((_pending & (PendNmi | PendStop)) != 0 || ((_pending & PendIntr) != 0 && (Eflags & RFlags.IF) != 0)) return true;
         bool woke = _wake.Wait(timeoutMs);
         _wake.Reset();
@@ -101,6 +115,11 @@ public sealed unsafe partial class IemCpu
 
     public VcpuExit Run(long instructionBudget)
     {
+        if (_waitSipi && !TakeSipi())
+        {
+            if ((_pending & PendStop) != 0) { ClearPending(PendStop); return new VcpuExit { Reason = VcpuExitReason.Stopped }; }
+            return new VcpuExit { Reason = VcpuExitReason.Halted };
+        }
         _executed = 0;
         _budget = instructionBudget;
         _exitReason = VcpuExitReason.None;
@@ -140,31 +159,62 @@ public sealed unsafe partial class IemCpu
                 continue;
             }
             if (_executed >= _budget) return VcpuExitReason.BudgetExhausted;
+            InstrRip = Rip;             // a fetch fault while looking up the block belongs to this address
             int b = LookupBlock();
             if (b < 0 || _budget - _executed < _blocks[b].Count) { StepOne(); continue; }
-            ExecuteBlock(b);
+            ExecuteChain(b);
         }
     }
 
+    /// <summary>
+    /// Runs a block, then follows the links to the next ones for as long as no event is pending and
+    /// the budget allows; a missing link is filled from a normal lookup.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ExecuteBlock(int bi)
+    private void ExecuteChain(int bi)
     {
-        ref BlockInfo b = ref _blocks[bi];
-        _curBlock = bi;
-        _curBlockRip = Rip;
-        ref DecodedInstr d0 = ref _arena[b.Start];
-        int n = b.Count;
-        for (int k = 0; k < n; k++)
+        ref BlockInfo blocks0 = ref MemoryMarshal.GetArrayDataReference(_blocks);
+        while (true)
         {
-            ref DecodedInstr d = ref Unsafe.Add(ref d0, k);
-            ulong rip = Rip;
-            InstrRip = rip;
-            Rip = rip + d.Length;
-            d.Handler(this, ref d);
+            ref BlockInfo b = ref Unsafe.Add(ref blocks0, bi);
+            _curBlock = bi;
+            _curBlockRip = Rip;
+            DecodedInstr* p = _arena + b.Start;
+            DecodedInstr* end = p + b.Count;
+            int n = b.Count;
+            do
+            {
+                ulong rip = Rip;
+                InstrRip = rip;
+                Rip = rip + p->Length;
+                p->Handler(this, ref *p);
+                p++;
+            }
+            while (p < end);
+            ulong next = Rip & IpMask;
+            Rip = next;
+            _executed += n;
+            _curBlock = -1;
+            if (_pending != 0 || _executed >= _budget) return;
+            int nb;
+            int epoch = LinkEpoch;
+            if (b.LinkRip0 == next && b.LinkEpoch0 == epoch) nb = b.Link0;
+            else if (b.LinkRip1 == next && b.LinkEpoch1 == epoch) nb = b.Link1;
+            else
+            {
+                nb = LookupBlock();
+                if (nb < 0) return;
+                // The lookup may have flushed the cache (b is then gone) or bumped the epoch.
+                if (epoch == LinkEpoch)
+                {
+                    if (b.LinkEpoch0 != epoch) { b.LinkRip0 = next; b.Link0 = nb; b.LinkEpoch0 = epoch; }
+                    else { b.LinkRip1 = b.LinkRip0; b.Link1 = b.Link0; b.LinkEpoch1 = b.LinkEpoch0; b.LinkRip0 = next; b.Link0 = nb; b.LinkEpoch0 = epoch; }
+                }
+            }
+            ref BlockInfo t = ref Unsafe.Add(ref blocks0, nb);
+            if (t.Gen != t.Info->Generation || _budget - _executed < t.Count) return;
+            bi = nb;
         }
-        Rip &= IpMask;
-        _executed += n;
-        _curBlock = -1;
     }
 
     /// <summary>Instructions of the current block that completed before InstrRip (after a fault or restart).</summary>
@@ -249,7 +299,7 @@ public sealed unsafe partial class IemCpu
         if (_executed >= _budget) return VcpuExitReason.BudgetExhausted;
         int b = LookupBlock();
         if (b < 0 || _budget - _executed < _blocks[b].Count) StepOne();
-        else ExecuteBlock(b);
+        else ExecuteChain(b);
         return VcpuExitReason.None;
     }
 
@@ -258,6 +308,7 @@ public sealed unsafe partial class IemCpu
     {
         bool tf = (Eflags & RFlags.TF) != 0;
         Span<byte> buf = stackalloc byte[Decoder.MaxLength];
+        InstrRip = Rip;
         int n = FetchForDecode(Rip, buf, out _);
         int len = Decoder.Decode(buf[..n], Mode, Table, ref _stepInstr);
         if (len == Decoder.NeedMoreBytes)
@@ -405,6 +456,7 @@ public sealed unsafe partial class IemCpu
         b.Phys = pa; b.Phys2 = ulong.MaxValue; b.Info = info; b.Info2 = null;
         b.Gen = gen; b.Gen2 = 0;
         b.Start = start; b.Count = count; b.ByteLen = off; b.Mode = Mode;
+        b.LinkEpoch0 = 0; b.LinkEpoch1 = 0;
         _arenaUsed += count;
         if (reuse < 0)
         {

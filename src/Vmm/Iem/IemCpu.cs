@@ -88,7 +88,10 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
 
     public void Dispose()
     {
+        Machine.Unregister(this);
         FreeTlb();
+        NativeMemory.AlignedFree(_arena);
+        _arena = null;
         NativeMemory.AlignedFree(Fx);
         GC.SuppressFinalize(this);
     }
@@ -141,6 +144,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         c.MtrrDefType = MtrrDefType; c.MtrrFixed = MtrrFixed; c.MtrrVar = MtrrVar;
         c.InterruptShadow = (_pending & PendShadow) != 0;
         c.NmiBlocked = NmiBlocked; c.Halted = Halted; c.NmiPending = (_pending & PendNmi) != 0;
+        c.WaitingForSipi = _waitSipi;
         new ReadOnlySpan<byte>(Fx, 512).CopyTo(MemoryMarshal.AsBytes(new Span<FxSaveBytes>(ref c.Fx)));
     }
 
@@ -164,7 +168,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         Pat = c.Pat; TscAux = c.TscAux; ApicBase = c.ApicBase; MiscEnable = c.MiscEnable;
         FeatureControl = c.FeatureControl; SpecCtrl = c.SpecCtrl; TscOffset = c.TscOffset;
         MtrrDefType = c.MtrrDefType; MtrrFixed = c.MtrrFixed; MtrrVar = c.MtrrVar;
-        NmiBlocked = c.NmiBlocked; Halted = c.Halted;
+        NmiBlocked = c.NmiBlocked; Halted = c.Halted; _waitSipi = c.WaitingForSipi;
         int p = _pending & ~(PendShadow | PendNmi);
         if (c.InterruptShadow) p |= PendShadow;
         if (c.NmiPending) p |= PendNmi;
@@ -197,13 +201,47 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         _pending = 0;
         SetState(in c);
         _pending |= keep;
-        Halted = CpuIndex != 0 && Machine.ApsStartHalted;
+        _waitSipi = CpuIndex != 0 && Machine.ApsStartHalted;
         FlushCodeCache();
+    }
+
+    private volatile bool _waitSipi;
+    private int _sipiVector = -1;
+
+    public bool WaitingForSipi => _waitSipi;
+
+    /// <summary>INIT: like RESET but MTRRs, PAT and the APIC base survive (SDM 9.1.1); APs wait for a SIPI.</summary>
+    public void Init()
+    {
+        var mtrrFixed = MtrrFixed; var mtrrVar = MtrrVar; ulong defType = MtrrDefType, pat = Pat, apic = ApicBase;
+        Reset();
+        MtrrFixed = mtrrFixed; MtrrVar = mtrrVar; MtrrDefType = defType; Pat = pat; ApicBase = apic;
+    }
+
+    /// <summary>Startup IPI: taken by the vCPU's own thread at its next Run (thread-safe).</summary>
+    public void Sipi(byte vector)
+    {
+        if (!_waitSipi) return;
+        Volatile.Write(ref _sipiVector, vector);
+        _wake.Set();
+    }
+
+    /// <summary>Called by Run: leaves wait-for-SIPI when a startup IPI arrived.</summary>
+    private bool TakeSipi()
+    {
+        int v = Interlocked.Exchange(ref _sipiVector, -1);
+        if (v < 0) return false;
+        _waitSipi = false;
+        Halted = false;
+        SetSeg(SegIdx.CS, (ushort)(v << 8), (ulong)v << 12, 0xFFFF, SegAttr.P | SegAttr.S | SegAttr.Code | SegAttr.CodeReadable | SegAttr.Accessed);
+        Rip = 0;
+        return true;
     }
 
     /// <summary>Recomputes everything derived from CR0/EFER/CS/SS/RFLAGS.VM: mode, CPL, segment fast paths, TLB selection.</summary>
     internal void ModeChanged()
     {
+        LinkEpoch++;
         bool lma = (Efer & Cpum.Efer.LMA) != 0;
         ref SegCache cs = ref Segs[SegIdx.CS];
         if (lma && (cs.Attr & SegAttr.L) != 0) Mode = CodeMode.Bits64;

@@ -94,7 +94,7 @@ public static unsafe class IntegerHandlers
         StringOp(t, 0x6E, true, true); StringOp(t, 0x6F, false, true);
 
         // ---- 70-7F Jcc ----
-        for (int i = 0x70; i <= 0x7F; i++) P(t, i, &H.Jcc, End);
+        RegisterJcc(t, OpMap.Primary, 0x70);
 
         // ---- 80-8F ----
         t.Set(OpMap.Primary, 0x84, Set1(&H.AluRR<OpTest, S8>, &H.AluMR<OpTest, S8>));
@@ -214,7 +214,7 @@ public static unsafe class IntegerHandlers
         X(t, 0x30, &H.Wrmsr, End); X(t, 0x31, &H.Rdtsc); X(t, 0x32, &H.Rdmsr); X(t, 0x33, &H.Rdpmc);
         X(t, 0x34, &H.Sysenter, End); X(t, 0x35, &H.Sysexit, End);
         for (int i = 0x40; i <= 0x4F; i++) t.Set(OpMap.Map0F, (byte)i, HandlerSet.Sized(&H.Cmov<S16>, &H.Cmov<S32>, &H.Cmov<S64>));
-        for (int i = 0x80; i <= 0x8F; i++) X(t, i, &H.Jcc, End);
+        RegisterJcc(t, OpMap.Map0F, 0x80);
         for (int i = 0x90; i <= 0x9F; i++) t.Set(OpMap.Map0F, (byte)i, HandlerSet.RegMem(&H.SetccR, &H.SetccM));
         X(t, 0xA0, &H.PushSeg); X(t, 0xA1, &H.PopSeg); X(t, 0xA8, &H.PushSeg); X(t, 0xA9, &H.PopSeg);
         X(t, 0xA2, &H.Cpuid);
@@ -263,6 +263,16 @@ public static unsafe class IntegerHandlers
         var movbe = Set3(null, null, null, &H.Movbe<S16>, &H.Movbe<S32>, &H.Movbe<S64>);
         t.Set(OpMap.Map0F38, 0xF0, movbe, MandatoryPrefix.None); t.Set(OpMap.Map0F38, 0xF1, movbe, MandatoryPrefix.None);
         t.Set(OpMap.Map0F38, 0xF0, movbe, MandatoryPrefix.P66); t.Set(OpMap.Map0F38, 0xF1, movbe, MandatoryPrefix.P66);
+    }
+
+    private static void RegisterJcc(HandlerTable t, OpMap m, int b)
+    {
+        var hs = new delegate*<IemCpu, ref DecodedInstr, void>[]
+        {
+            &H.JccT<CondO>, &H.JccT<CondNO>, &H.JccT<CondB>, &H.JccT<CondAE>, &H.JccT<CondZ>, &H.JccT<CondNZ>, &H.JccT<CondBE>, &H.JccT<CondA>,
+            &H.JccT<CondS>, &H.JccT<CondNS>, &H.JccT<CondP>, &H.JccT<CondNP>, &H.JccT<CondL>, &H.JccT<CondGE>, &H.JccT<CondLE>, &H.JccT<CondG>,
+        };
+        for (int i = 0; i < 16; i++) All(t, m, b + i, hs[i], End);
     }
 
     /// <summary>String instruction: no-prefix and 66 columns run once, F3/F2 columns repeat (and end the block).</summary>

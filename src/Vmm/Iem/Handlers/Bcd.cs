@@ -21,7 +21,7 @@ public static unsafe partial class Handlers
     {
         byte al = c.R8(0), old = al;
         uint cf = c.CF, af = c.AF, newCf = 0, newAf = 0;
-        if ((al & 0xF) > 9 || af != 0) { al = (byte)(al - 6); newAf = 1; }
+        if ((al & 0xF) > 9 || af != 0) { al = (byte)(al - 6); newAf = 1; newCf = cf | (old < 6 ? 1u : 0u); }   // CF = old CF or the borrow
         if (old > 0x99 || cf != 0) { al = (byte)(al - 0x60); newCf = 1; }
         c.R8(0) = al;
         uint of = (uint)((old & ~al & 0x80) != 0 ? 1 : 0);

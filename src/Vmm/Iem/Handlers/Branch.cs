@@ -24,6 +24,19 @@ public static unsafe partial class Handlers
         if (c.Cond(d.Opcode & 15)) NearJump(c, c.Rip + (ulong)d.Disp, d.OpSize);
     }
 
+    /// <summary>Jcc specialised per condition; in 64-bit mode the target only needs the canonical check.</summary>
+    public static void JccT<C>(IemCpu c, ref DecodedInstr d) where C : ICond
+    {
+        if (!C.Eval(c)) return;
+        ulong t = c.Rip + (ulong)d.Disp;
+        if (d.OpSize == 8)
+        {
+            if ((ulong)(((long)t << 16) >> 16) != t) c.RaiseGp0();
+            c.Rip = t;
+        }
+        else NearJump(c, t, d.OpSize);
+    }
+
     public static void JmpRel(IemCpu c, ref DecodedInstr d) => NearJump(c, c.Rip + (ulong)d.Disp, d.OpSize);
 
     public static void CallRel(IemCpu c, ref DecodedInstr d)
