@@ -55,6 +55,12 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
     public VcpuExit Run(long instructionBudget)
     {
         VcpuExit exit = default;
+        if (_waitSipi && !TakeSipi())
+        {
+            if (Interlocked.Exchange(ref _stopRequest, 0) != 0) exit.Reason = VcpuExitReason.Stopped;
+            else exit.Reason = VcpuExitReason.Halted;
+            return exit;
+        }
         if (_resumeOverHwBreakpoint) StepOverHwBreakpoint();
         while (true)
         {
@@ -269,6 +275,13 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
 
     public bool WaitForWakeup(int timeoutMs)
     {
+        if (_waitSipi)
+        {
+            if (Volatile.Read(ref _sipiVector) >= 0 || Volatile.Read(ref _stopRequest) != 0) return true;
+            bool w = _wake.Wait(timeoutMs);
+            _wake.Reset();
+            return w;
+        }
         if (Volatile.Read(ref _stopRequest) != 0 || Volatile.Read(ref _nmiRequests) != 0 || (_intrLine && _v.IfFlag)) return true;
         bool woke = _wake.Wait(timeoutMs);
         _wake.Reset();
@@ -317,7 +330,17 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         c.InterruptShadow = ev.InterruptShadow != 0;
         c.NmiBlocked = ev.NmiMasked != 0;
         c.NmiPending = ev.NmiPending != 0 || Volatile.Read(ref _nmiRequests) != 0;
-        c.Halted = _userIrqchip ? _halted : _v.GetMpState() == KvmConst.MpStateHalted;
+        if (_userIrqchip)
+        {
+            c.Halted = _halted;
+            c.WaitingForSipi = _waitSipi;
+        }
+        else
+        {
+            uint mp = _v.GetMpState();
+            c.Halted = mp == KvmConst.MpStateHalted;
+            c.WaitingForSipi = mp == KvmConst.MpStateInitReceived;
+        }
     }
 
     private void ReadMsrs(ref CpuContext c)
@@ -435,7 +458,9 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         _v.SetVcpuEvents(in ev);
 
         _halted = c.Halted;
-        if (!_userIrqchip) _v.SetMpState(c.Halted ? KvmConst.MpStateHalted : KvmConst.MpStateRunnable);
+        _waitSipi = c.WaitingForSipi;
+        if (!_userIrqchip)
+            _v.SetMpState(c.WaitingForSipi ? KvmConst.MpStateInitReceived : c.Halted ? KvmConst.MpStateHalted : KvmConst.MpStateRunnable);
     }
 
     private static void Validate(in CpuContext c)
@@ -474,9 +499,54 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         var c = CpuContext.PowerOn();
         c.Gpr[2] = Model.Signature;
         c.ApicBase = 0xFEE00000 | (1u << 11) | (CpuIndex == 0 ? 1u << 8 : 0);
-        c.Halted = CpuIndex != 0;   // APs wait for INIT/SIPI, as IemMachine.ApsStartHalted does on a PC
+        c.Halted = CpuIndex != 0;   // APs wait for a startup IPI, as IemMachine.ApsStartHalted does on a PC
+        c.WaitingForSipi = CpuIndex != 0;
         Interlocked.Exchange(ref _nmiRequests, 0);
+        Volatile.Write(ref _sipiVector, -1);
         SetState(in c);
+    }
+
+    private volatile bool _waitSipi;
+    private int _sipiVector = -1;
+
+    public bool WaitingForSipi => _userIrqchip ? _waitSipi : _v.GetMpState() == KvmConst.MpStateInitReceived;
+
+    /// <summary>INIT: the power-on state, keeping MTRRs, PAT and the APIC base (SDM 9.1.1).</summary>
+    public void Init()
+    {
+        var old = new CpuContext();
+        GetState(ref old);
+        Reset();
+        var c = new CpuContext();
+        GetState(ref c);
+        c.MtrrFixed = old.MtrrFixed; c.MtrrVar = old.MtrrVar; c.MtrrDefType = old.MtrrDefType;
+        c.Pat = old.Pat; c.ApicBase = old.ApicBase;
+        SetState(in c);
+    }
+
+    /// <summary>Startup IPI: taken by the vCPU's own thread at its next Run (any thread may call this).</summary>
+    public void Sipi(byte vector)
+    {
+        if (!_waitSipi) return;
+        Volatile.Write(ref _sipiVector, vector);
+        _wake.Set();
+        _v.Kick();
+    }
+
+    private bool TakeSipi()
+    {
+        int v = Interlocked.Exchange(ref _sipiVector, -1);
+        if (v < 0) return false;
+        _waitSipi = false;
+        _halted = false;
+        _v.GetSregs(out var s);
+        s.Cs = ToKvm(new SegmentRegister((ushort)(v << 8), (ulong)v << 12, 0xFFFF,
+            SegAttr.P | SegAttr.S | SegAttr.Code | SegAttr.CodeReadable | SegAttr.Accessed));
+        _v.SetSregs(in s);
+        _v.GetRegs(out var r);
+        r.Rip = 0;
+        _v.SetRegs(in r);
+        return true;
     }
 
     /// <summary>KVM holds no per-vCPU translations of its own: the machine re-registers memory slots (<see cref="HmMachine.SetMemoryMap"/>).</summary>

@@ -21,7 +21,8 @@ public class HmPayloadTests(ITestOutputHelper output)
         bus.Load(Payloads.Assemble(payload));
         using var m = new PayloadMachine(kind, bus, options);
         setup?.Invoke(m);
-        m.Start();
+        if (payload.EndsWith("_64", StringComparison.Ordinal)) m.StartLongModeUser();
+        else m.Start();
         var sw = Stopwatch.StartNew();
         string? failure = m.Run(Limit);
         output.WriteLine($"{payload} on {kind}: {sw.ElapsedMilliseconds} ms");
@@ -61,7 +62,7 @@ public class HmPayloadTests(ITestOutputHelper output)
             new Thread(() =>
             {
                 Thread.Sleep(20);
-                if (n == 3) bus.Cpu!.InjectNmi();
+                if (n == 3) bus.InjectNmi();
                 else bus.RaiseInterrupt(0x40);
             }) { IsBackground = true }.Start();
         });
@@ -108,7 +109,7 @@ public class HmPayloadTests(ITestOutputHelper output)
         var ctx = new CpuContext();
         using (var a = new PayloadMachine(first, bus))
         {
-            a.Start();
+            a.StartLongModeUser();
             bus.OnCheckpoint = n => { if (n == 2) a.Cpu.RequestStop(); };
             Assert.Null(a.Run(Limit));
             Assert.Null(bus.ExitCode);

@@ -99,11 +99,13 @@ public sealed unsafe class PayloadBus : ICpuBus, IDisposable
             case GuestPorts.Output: lock (_out) _out.Append((char)(byte)value); break;
             case GuestPorts.Exit: ExitCode = (int)(value & 0xFF); Cpu!.RequestStop(); break;
             case GuestPorts.RaiseIrq: _pendingVector = (int)(value & 0xFF); Cpu!.SetInterruptLine(true); break;
-            case PortNmi: Cpu!.InjectNmi(); break;
-            case PortCheckpoint: OnCheckpoint?.Invoke(++Checkpoints); break;
+            case PortNmi: InjectNmi(); break;
+            case PortCheckpoint: Checkpoints++; OnCheckpoint?.Invoke(Checkpoints); break;
             case PortEcho: _echo = value; break;
         }
     }
+
+    public void InjectNmi() => Cpu!.InjectNmi();
 
     /// <summary>Asserts the interrupt line from outside the guest (another thread).</summary>
     public void RaiseInterrupt(int vector)
@@ -175,6 +177,49 @@ public sealed class PayloadMachine : IDisposable
     {
         var ctx = RealModeStart(rip);
         Cpu.SetState(in ctx);
+    }
+
+    /// <summary>
+    /// Enters 64-bit ring 3 at <paramref name="rip"/> directly, the way a boot loader hands over a
+    /// prepared CPU: page tables at 0x100000 (first GiB identity-mapped with 2 MiB user pages, plus
+    /// the MMIO device), a GDT at 0x1000, IOPL 3, stack 0x60000.
+    /// </summary>
+    public unsafe void StartLongModeUser(ulong rip = 0x8000)
+    {
+        byte* ram = Bus.Ram;
+        ulong* pml4 = (ulong*)(ram + 0x100000), pdpt = (ulong*)(ram + 0x101000), pd0 = (ulong*)(ram + 0x102000), pd3 = (ulong*)(ram + 0x103000);
+        new Span<byte>(ram + 0x100000, 0x4000).Clear();
+        pml4[0] = 0x101000 | 7;
+        pdpt[0] = 0x102000 | 7;
+        pdpt[3] = 0x103000 | 7;
+        for (ulong i = 0; i < 512; i++) pd0[i] = (i << 21) | 0x87;             // P | W | U | PS
+        pd3[(PayloadBus.MmioBase >> 21) & 511] = PayloadBus.MmioBase | 0x87;
+        ulong* gdt = (ulong*)(ram + 0x1000);
+        gdt[0] = 0;
+        gdt[1] = 0x00AF9A000000FFFF;   // 08 code64 DPL0
+        gdt[2] = 0x00CF92000000FFFF;   // 10 data DPL0
+        gdt[5] = 0x00CFF2000000FFFF;   // 28 data DPL3
+        gdt[6] = 0x00AFFA000000FFFF;   // 30 code64 DPL3
+        var c = CpuContext.PowerOn();
+        c.Cr0 = Cr0.PE | Cr0.ET | Cr0.NE | Cr0.WP | Cr0.PG | Cr0.MP;
+        c.Cr4 = Cr4.PAE | Cr4.OSFXSR | Cr4.OSXMMEXCPT;
+        c.Efer = Efer.LME | Efer.LMA | Efer.SCE | Efer.NXE;
+        c.Cr3 = 0x100000;
+        c.Gdtr = new DescriptorTableRegister { Base = 0x1000, Limit = 8 * 8 - 1 };
+        c.Idtr = new DescriptorTableRegister { Base = 0, Limit = 0 };
+        uint code3 = SegAttr.P | SegAttr.S | SegAttr.Code | SegAttr.CodeReadable | SegAttr.Accessed | (3u << 5) | SegAttr.L | SegAttr.G;
+        uint data3 = SegAttr.P | SegAttr.S | SegAttr.DataWritable | SegAttr.Accessed | (3u << 5) | SegAttr.DB | SegAttr.G;
+        c.Seg[SegIdx.CS] = new SegmentRegister(0x33, 0, 0xFFFFFFFF, code3);
+        c.Seg[SegIdx.SS] = new SegmentRegister(0x2B, 0, 0xFFFFFFFF, data3);
+        c.Seg[SegIdx.DS] = new SegmentRegister(0x2B, 0, 0xFFFFFFFF, data3);
+        c.Seg[SegIdx.ES] = new SegmentRegister(0x2B, 0, 0xFFFFFFFF, data3);
+        c.Seg[SegIdx.FS] = new SegmentRegister(0, 0, 0, SegAttr.Unusable);
+        c.Seg[SegIdx.GS] = new SegmentRegister(0, 0, 0, SegAttr.Unusable);
+        c.Tr = new SegmentRegister(0, 0, 0xFFFF, SegAttr.P | 11);
+        c.Rip = rip;
+        c.Gpr[4] = 0x60000;
+        c.Rflags = RFlags.Fixed1 | (3u << RFlags.IoplShift);
+        Cpu.SetState(in c);
     }
 
     /// <summary>

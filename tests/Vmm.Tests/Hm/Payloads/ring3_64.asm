@@ -1,27 +1,14 @@
-; A 64-bit ring-3 loop (xorshift64, 4 million rounds) with checkpoints every million rounds,
-; 8-byte MMIO from ring 3 through a user mapping, and port output from ring 3 (IOPL 3).
+; A 64-bit ring-3 program, entered directly in ring 3 (the test builds the long-mode state and page
+; tables, as a boot loader would; kvm-pvm cannot IRET to ring 3 in its emulated ring 0): a xorshift64
+; loop of 4 million rounds with a checkpoint after every million, 8-byte MMIO through a user
+; mapping, and port output from ring 3 (IOPL 3).
 ; EXPECT: mmio64 1122334455667788 55667788
 ; EXPECT: xorshift 87AF7D85756AED8A
 ; EXPECT: done
 %include "common.inc"
 %include "hm16.inc"
-%include "lm64.inc"
-
-%define PD3 0x105000                   ; PD for 3..4 GiB: the MMIO device and the ROM
-
-lm_main:
-    mov edi, PD3
-    mov ecx, 512
-    xor eax, eax
-    rep stosq
-    mov qword [PD3 + 256 * 8], MMIO_BASE | 0x87      ; 2 MiB user page over the device
-    mov qword [PDPT + 3 * 8], PD3 | 7
-    mov rax, cr3
-    mov cr3, rax
-    pushfq
-    or qword [rsp], 3 << 12            ; IOPL 3: ring 3 may use the ports
-    popfq
-    TO_RING3 user
+bits 64
+org 0x8000
 user:
     PRINT "mmio64 "
     mov rdi, MMIO_BASE                 ; (a disp32 would sign-extend to FFFFFFFFE0000000)
@@ -30,7 +17,6 @@ user:
     mov rax, [rdi + 0x20]
     call phex64
     PRINT " "
-    mov rdi, MMIO_BASE
     mov eax, [rdi + 0x20]
     shl rax, 32
     mov rdx, rax
@@ -64,3 +50,4 @@ user:
     out PORT_OUT, al
     PRINTLN "done"
     EXIT 0
+PHEX64_SUB
