@@ -116,8 +116,8 @@ public static class KvmConst
     public const int RunDebugException = 32, RunDebugPc = 40, RunDebugDr6 = 48, RunDebugDr7 = 56;
     // fail_entry: reason u64 @32, cpu u32 @40; internal: suberror u32 @32, ndata u32 @36, data u64[16] @40
     public const int RunFailEntryReason = 32, RunInternalSuberror = 32, RunInternalNdata = 36, RunInternalData = 40;
-    // system_event: type u32 @32; msr: error u8 @32, reason u32 @36, index u32 @40, data u64 @48
-    public const int RunSystemEventType = 32, RunMsrError = 32, RunMsrReason = 36, RunMsrIndex = 40, RunMsrData = 48;
+    // system_event: type u32 @32; msr: error u8 @32, pad[7], reason u32 @40, index u32 @44, data u64 @48
+    public const int RunSystemEventType = 32, RunMsrError = 32, RunMsrReason = 40, RunMsrIndex = 44, RunMsrData = 48;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -48,7 +48,7 @@ public sealed class HmMachine : IDisposable
     public HmOptions Options { get; }
     /// <summary>Host TSC frequency as KVM reports it: the rate the guest's TSC runs at on this engine.</summary>
     public ulong GuestTscHz { get; private set; }
-    /// <summary>CPUID feature bits of the model the host cannot virtualise (left out of the guest's CPUID).</summary>
+    /// <summary>CPUID feature bits the host cannot virtualise, cleared from the shared model at creation (<see cref="ClampModel"/>).</summary>
     public string DroppedFeatures { get; private set; } = "";
     /// <summary>MSR accesses the kernel sends to user space (KVM_CAP_X86_USER_SPACE_MSR): served through the bus.</summary>
     public bool UserSpaceMsrs { get; }
@@ -77,6 +77,9 @@ public sealed class HmMachine : IDisposable
         if (!UserSpaceMsrs && options.UserSpaceMsrRanges.Count > 0)
             throw new KvmException("KVM: the host cannot send MSR accesses to user space (KVM_CAP_X86_USER_SPACE_MSR)");
         _stateMsrs = SelectStateMsrs(kvm);
+        DroppedFeatures = ClampModel(model, kvm.GetSupportedCpuid());
+        if (DroppedFeatures.Length > 0)
+            options.Log?.Invoke($"HM: CPUID bits the host cannot virtualise, hidden from the guest on both engines: {DroppedFeatures}");
     }
 
     /// <summary>Opens /dev/kvm and creates the VM with its memory. Throws <see cref="KvmException"/> when the host cannot.</summary>
@@ -124,6 +127,9 @@ public sealed class HmMachine : IDisposable
                 {
                     int khz = KvmNative.Ioctl(v.Fd, KvmIoctl.GetTscKhz, 0);
                     GuestTscHz = khz > 0 ? (ulong)khz * 1000 : Model.TscHz;
+                    TscSettable = ProbeTscWrite(v);
+                    if (!TscSettable)
+                        Options.Log?.Invoke("HM: the host does not offset the guest TSC (it runs RDTSC natively): the guest sees the host's TSC, and a saved TSC is not restored on this engine");
                 }
                 var cpu = new HmCpu(this, v, index);
                 _cpus.Add(cpu);
@@ -137,61 +143,63 @@ public sealed class HmMachine : IDisposable
 
     internal ReadOnlySpan<uint> StateMsrs => _stateMsrs;
 
-    /// <summary>
-    /// The guest's CPUID for one vCPU: the model's leaves (the same the software CPU answers), with the
-    /// feature bits the host cannot virtualise cleared (reported once in <see cref="DroppedFeatures"/>).
-    /// </summary>
-    internal KvmCpuidEntry2[] BuildCpuid(uint apicId)
+    /// <summary>Writes to the TSC MSR take effect (VT-x/AMD-V offset it; kvm-pvm runs RDTSC natively and does not).</summary>
+    public bool TscSettable { get; private set; }
+
+    private static bool ProbeTscWrite(KvmVcpu v)
     {
-        var supported = Kvm.GetSupportedCpuid();
-        KvmCpuidEntry2? Find(uint f, uint i)
+        Span<uint> idx = stackalloc uint[] { Msr.Tsc };
+        Span<ulong> val = stackalloc ulong[] { 1UL << 20 };
+        if (v.SetMsrs(idx, val) != 1) return false;
+        if (v.GetMsrs(idx, val) != 1) return false;
+        return val[0] < 1UL << 40;   // a few seconds past 1 Mi ticks, not the host's uptime in ticks
+    }
+
+    /// <summary>
+    /// Clears the feature bits of <paramref name="model"/> the host's KVM cannot virtualise, so the guest
+    /// sees one CPU whichever engine runs it (the software CPU shares the model). Returns what was
+    /// cleared ("" when nothing), e.g. "1:ecx=00800000".
+    /// </summary>
+    public static string ClampModel(CpuModel model, KvmCpuidEntry2[] supported)
+    {
+        uint Have(uint leaf, string reg)
         {
-            foreach (var e in supported) if (e.Function == f && (e.Index == i || (e.Flags & KvmConst.CpuidFlagSignificantIndex) == 0)) return e;
-            return null;
+            foreach (var e in supported)
+                if (e.Function == leaf && e.Index == 0)
+                    return reg switch { "ebx" => e.Ebx, "ecx" => e.Ecx, _ => e.Edx };
+            return 0;
         }
         var dropped = new List<string>();
-        uint Mask(uint leaf, uint sub, string reg, uint want, uint keepAlways)
+        uint Clamp(uint leaf, string reg, uint want, uint keepAlways)
         {
-            var s = Find(leaf, sub);
-            uint have = s is null ? 0 : reg switch { "eax" => s.Value.Eax, "ebx" => s.Value.Ebx, "ecx" => s.Value.Ecx, _ => s.Value.Edx };
-            uint result = want & (have | keepAlways);
-            if (result != want) dropped.Add($"{leaf:X}.{sub}:{reg}={want & ~result:X8}");
+            uint result = want & (Have(leaf, reg) | keepAlways);
+            if (result != want) dropped.Add($"{leaf:X}:{reg}={want & ~result:X8}");
             return result;
         }
+        // The hypervisor bit is ours to set; the APIC is the platform's, whoever emulates it; HTT follows the vCPU count.
+        model.Std1Ecx = Clamp(1, "ecx", model.Std1Ecx, CpuModel.Hypervisor);
+        model.Std1Edx = Clamp(1, "edx", model.Std1Edx, CpuModel.Apic | CpuModel.Htt);
+        model.Std7Ebx = Clamp(7, "ebx", model.Std7Ebx, 0);
+        model.Ext1Ecx = Clamp(0x80000001, "ecx", model.Ext1Ecx, 0);
+        model.Ext1Edx = Clamp(0x80000001, "edx", model.Ext1Edx, 0);
+        return string.Join(", ", dropped);
+    }
+
+    /// <summary>The guest's CPUID for one vCPU: every leaf of the (clamped) model, as the software CPU answers them.</summary>
+    internal KvmCpuidEntry2[] BuildCpuid(uint apicId)
+    {
         var leaves = Model.AllLeaves(apicId);
-        var list = new List<KvmCpuidEntry2>(leaves.Count);
-        foreach (var l in leaves)
+        var list = new KvmCpuidEntry2[leaves.Count];
+        for (int i = 0; i < leaves.Count; i++)
         {
-            var e = new KvmCpuidEntry2
+            var l = leaves[i];
+            list[i] = new KvmCpuidEntry2
             {
                 Function = l.Leaf, Index = l.SubLeaf, Flags = l.Indexed ? KvmConst.CpuidFlagSignificantIndex : 0,
                 Eax = l.Eax, Ebx = l.Ebx, Ecx = l.Ecx, Edx = l.Edx,
             };
-            switch (l.Leaf)
-            {
-                case 1:
-                    // The hypervisor bit is ours to set; the APIC is the platform's, whoever emulates it.
-                    e.Ecx = Mask(1, 0, "ecx", e.Ecx, CpuModel.Hypervisor);
-                    e.Edx = Mask(1, 0, "edx", e.Edx, CpuModel.Apic | CpuModel.Htt);
-                    break;
-                case 7 when l.SubLeaf == 0:
-                    e.Ebx = Mask(7, 0, "ebx", e.Ebx, 0);
-                    e.Ecx = Mask(7, 0, "ecx", e.Ecx, 0);
-                    e.Edx = Mask(7, 0, "edx", e.Edx, 0);
-                    break;
-                case 0x80000001:
-                    e.Ecx = Mask(0x80000001, 0, "ecx", e.Ecx, 0);
-                    e.Edx = Mask(0x80000001, 0, "edx", e.Edx, 0);
-                    break;
-            }
-            list.Add(e);
         }
-        if (apicId == 0 && dropped.Count > 0)
-        {
-            DroppedFeatures = string.Join(", ", dropped);
-            Options.Log?.Invoke($"HM: CPUID bits the host cannot virtualise, hidden from the guest: {DroppedFeatures}");
-        }
-        return list.ToArray();
+        return list;
     }
 
     /// <summary>The architectural MSRs of <see cref="CpuContext"/> that this host's KVM saves and restores.</summary>

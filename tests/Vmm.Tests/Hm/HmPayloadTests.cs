@@ -44,6 +44,8 @@ public class HmPayloadTests(ITestOutputHelper output)
 
     [Fact] public void RealModePortIo() => BothEngines("io16");
 
+    [Fact] public void PlatformMsrsAndGp() => BothEngines("msr16");
+
     [Fact]
     public void Mmio32()
     {

@@ -123,8 +123,20 @@ public sealed unsafe class PayloadBus : ICpuBus, IDisposable
     }
 
     public ulong ReadTsc() => (ulong)Interlocked.Add(ref _tsc, 1000);
-    public bool TryReadMsr(int cpuIndex, uint msr, out ulong value) { value = 0; return false; }
-    public bool TryWriteMsr(int cpuIndex, uint msr, ulong value) => msr == Msr.ApicBase;
+    public const uint TestMsr = 0x40000123;
+    private ulong _testMsr;
+
+    public bool TryReadMsr(int cpuIndex, uint msr, out ulong value)
+    {
+        value = msr == TestMsr ? _testMsr : 0;
+        return msr == TestMsr;
+    }
+
+    public bool TryWriteMsr(int cpuIndex, uint msr, ulong value)
+    {
+        if (msr == TestMsr) { _testMsr = value; return true; }
+        return msr == Msr.ApicBase;
+    }
     public ulong ReadCr8(int cpuIndex) => _cr8;
     public void WriteCr8(int cpuIndex, ulong value) => _cr8 = value;
 
