@@ -23,10 +23,10 @@ public unsafe class FpuSystemTests
         public readonly IemMachine Vm;
         public int FerrCount;
 
-        public Machine()
+        public Machine(CpuModel? model = null)
         {
             Bus = new FerrBus(1 << 20, this);
-            Vm = new IemMachine(Bus, new CpuModel());
+            Vm = new IemMachine(Bus, model ?? new CpuModel());
             Cpu = new IemCpu(Vm, 0);
             for (int v = 0; v < 32; v++)
             {
@@ -154,6 +154,23 @@ public unsafe class FpuSystemTests
         Assert.Equal(1, m.FerrCount);
         m.Cpu.GetState(ref ctx);
         Assert.Equal((ulong)(Code + code.Length - 1), ctx.Rip);                  // still at the FWAIT
+    }
+
+    [Fact]
+    public void ExtensionsTheModelDoesNotAdvertise_AreUd()
+    {
+        var model = new CpuModel();
+        model.Std1Ecx &= ~(CpuModel.Sse3 | CpuModel.Ssse3 | CpuModel.Sse41 | CpuModel.Sse42);
+        using var m = new Machine(model);
+        Assert.Equal(Xcpt.UD, m.Run([0x66, 0x0F, 0x38, 0x40, 0xC1], NE, FXSR));      // PMULLD (SSE4.1)
+        Assert.Equal(Xcpt.UD, m.Run([0x66, 0x0F, 0x38, 0x00, 0xC1], NE, FXSR));      // PSHUFB (SSSE3)
+        Assert.Equal(Xcpt.UD, m.Run([0x0F, 0x38, 0x00, 0xC1], NE, FXSR));            // PSHUFB mm (SSSE3)
+        Assert.Equal(Xcpt.UD, m.Run([0xF2, 0x0F, 0x7C, 0xC1], NE, FXSR));            // HADDPS (SSE3)
+        Assert.Equal(Xcpt.UD, m.Run([0x66, 0x0F, 0x3A, 0x63, 0xC1, 0x00], NE, FXSR)); // PCMPISTRI (SSE4.2)
+        Assert.Equal(NoFault, m.Run(Addps, NE, FXSR));                               // SSE stays
+        using var full = new Machine();
+        if ((full.Vm.Model.Std1Ecx & CpuModel.Sse41) != 0)
+            Assert.Equal(NoFault, full.Run([0x66, 0x0F, 0x38, 0x40, 0xC1], NE, FXSR));
     }
 
     [Fact]

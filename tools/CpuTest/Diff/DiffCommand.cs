@@ -69,6 +69,8 @@ public sealed class DiffCommand : ICommand
         var generatedPerForm = new int[forms.Count];
         var failedPerForm = new int[forms.Count];
         int passed = 0, failed = 0, reported = 0, undefinedFlagDiffs = 0, genFailures = 0;
+        var outcomes = new SortedDictionary<int, int>();
+        var undefinedPerForm = new int[forms.Count];
         var sw = Stopwatch.StartNew();
         ulong roSeed = (ulong)seed * 0x9E3779B97F4A7C15UL + 1;
         int next = 0;
@@ -93,7 +95,8 @@ public sealed class DiffCommand : ICommand
             for (int i = 0; i < cases.Count; i++)
             {
                 var diffs = Compare.Diff(cases[i], a[i], b[i], mode, out bool undef);
-                if (undef) undefinedFlagDiffs++;
+                outcomes[a[i].Vector] = outcomes.GetValueOrDefault(a[i].Vector) + 1;
+                if (undef) { undefinedFlagDiffs++; undefinedPerForm[cases[i].FormIndex]++; }
                 if (diffs.Count == 0) { passed++; continue; }
                 failed++;
                 failedPerForm[cases[i].FormIndex]++;
@@ -103,6 +106,12 @@ public sealed class DiffCommand : ICommand
         int never = generatedPerForm.Count(n => n == 0);
         Console.WriteLine($"mode {mode}: {forms.Count} forms, {count} cases in {sw.Elapsed.TotalSeconds:F1} s; " +
             $"{never} forms the generator could not encode; undefined flags differed in {undefinedFlagDiffs} cases (not counted)");
+        Console.WriteLine("native outcomes: " + string.Join(", ", outcomes.Select(kv => $"{Compare.VecName(kv.Key)} {kv.Value}")));
+        if (undefinedFlagDiffs > 0)
+        {
+            var top = Enumerable.Range(0, forms.Count).Where(i => undefinedPerForm[i] > 0).OrderByDescending(i => undefinedPerForm[i]).Take(12);
+            Console.WriteLine("undefined flags differ most in: " + string.Join(", ", top.Select(i => $"{forms[i].Code}({undefinedPerForm[i]}/{generatedPerForm[i]})")));
+        }
         if (failed > 0)
         {
             var worst = Enumerable.Range(0, forms.Count).Where(i => failedPerForm[i] > 0).OrderByDescending(i => failedPerForm[i]).Take(40);

@@ -38,10 +38,11 @@ public static unsafe partial class SimdHandlers
 
     static void MovXX<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = *Xmm(c.Fx, d.Rm); }
     static void MovXXStore<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Rm) = *Xmm(c.Fx, d.Reg); }
-    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, true); }
-    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
-    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); WriteM128(c, ref d, *Xmm(c.Fx, d.Reg), true); }
-    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); WriteM128(c, ref d, *Xmm(c.Fx, d.Reg), false); }
+    // Loads go straight into the register: ReadU128 translates every page before it copies anything.
+    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
+    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
+    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
+    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
     static void Lddqu(IemCpu c, ref DecodedInstr d) { SseCheck<FSse3>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
 
     static void MovssRR(IemCpu c, ref DecodedInstr d) { SseCheck<FSse>(c); *(uint*)Xmm(c.Fx, d.Reg) = *(uint*)Xmm(c.Fx, d.Rm); }

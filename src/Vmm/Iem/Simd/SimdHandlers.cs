@@ -92,9 +92,6 @@ namespace SharpBox.Vmm.Iem.Simd
             return v;
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal static void WriteM128(IemCpu c, ref DecodedInstr d, V v, bool align) => c.WriteU128(d.Seg, c.Ea(ref d), (byte*)&v, align);
-
         // ---------------- generic kernel handlers ----------------
 
         static void MmxOp<T, F>(IemCpu c, ref DecodedInstr d) where T : struct, IVecOp where F : struct, IFeat

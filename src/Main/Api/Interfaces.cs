@@ -1,0 +1,376 @@
+namespace SharpBox.Main.Api;
+
+// The Main API as clients (VBoxManage, later the web manager) see it. It mirrors the shape of
+// VirtualBox's IVirtualBox/IMachine/IMedium/ISession/IProgress so that front-end code reads like
+// VirtualBox's. The rules that keep it transport-friendly for the VBoxSVC issue:
+//  * every object is identified by plain data (machine and medium UUIDs, progress id, controller
+//    name within a machine), so a remote proxy needs only that identity;
+//  * arguments and results are strings, numbers, enums, Guids, records or other API interfaces;
+//  * there are no callbacks: long operations return an IProgress that the client polls;
+//  * errors are VBoxException carrying a plain VBoxErrorInfo.
+
+/// <summary>A guest OS type with VirtualBox's recommended defaults (plain data).</summary>
+public sealed record GuestOSType(
+    string FamilyId,
+    string FamilyDescription,
+    string Id,
+    string Description,
+    bool Is64Bit,
+    bool RecommendedIOAPIC,
+    bool RecommendedVirtEx,
+    bool RecommendedPAE,
+    bool RecommendedX2APIC,
+    bool RecommendedRTCUseUTC,
+    bool RecommendedEFI,
+    bool RecommendedHPET,
+    bool RecommendedUSBTablet,
+    bool RecommendedUSB3,
+    bool RecommendedUSB,
+    bool RecommendedFloppy,
+    uint RecommendedCPUCount,
+    uint RecommendedRAM,
+    uint RecommendedVRAM,
+    long RecommendedHDD,
+    GraphicsControllerType RecommendedGraphicsController,
+    NetworkAdapterType AdapterType,
+    StorageControllerType RecommendedDVDStorageController,
+    StorageBus RecommendedDVDStorageBus,
+    StorageControllerType RecommendedHDStorageController,
+    StorageBus RecommendedHDStorageBus,
+    ChipsetType RecommendedChipset,
+    AudioControllerType RecommendedAudioController,
+    AudioCodecType RecommendedAudioCodec);
+
+/// <summary>One entry of the machine registry, cheap to list (no .vbox parsing beyond its root).</summary>
+public sealed record MachineSummary(Guid Id, string Name, string SettingsFilePath, bool Accessible);
+
+public interface IVirtualBox
+{
+    /// <summary>Product version string, e.g. "7.0.20".</summary>
+    string Version { get; }
+    uint Revision { get; }
+    string APIVersion { get; }
+    /// <summary>The global configuration directory (VBOX_USER_HOME and friends).</summary>
+    string HomeFolder { get; }
+    string SettingsFilePath { get; }
+    ISystemProperties SystemProperties { get; }
+    IHost Host { get; }
+
+    /// <summary>All registered machines, in registry order.</summary>
+    IReadOnlyList<IMachine> Machines { get; }
+    /// <summary>Names and UUIDs of all registered machines without loading them fully.</summary>
+    IReadOnlyList<MachineSummary> GetMachineSummaries();
+    IMachine FindMachine(string nameOrId);
+    string ComposeMachineFilename(string name, string? group, string? createFlags, string? baseFolder);
+    IMachine CreateMachine(string? settingsFile, string name, IReadOnlyList<string> groups, string? osTypeId, string? createFlags);
+    IMachine OpenMachine(string settingsFile);
+    void RegisterMachine(IMachine machine);
+    ISession CreateSession();
+
+    IReadOnlyList<GuestOSType> GuestOSTypes { get; }
+    GuestOSType? GetGuestOSType(string id);
+
+    IReadOnlyList<IMedium> HardDisks { get; }
+    IReadOnlyList<IMedium> DVDImages { get; }
+    IReadOnlyList<IMedium> FloppyImages { get; }
+    IMedium OpenMedium(string locationOrId, DeviceType deviceType, AccessMode accessMode, bool forceNewUuid);
+    IMedium CreateMedium(string format, string location, AccessMode accessMode, DeviceType deviceType);
+
+    IReadOnlyList<string> GetExtraDataKeys();
+    string GetExtraData(string key);
+    void SetExtraData(string key, string? value);
+}
+
+public interface ISystemProperties
+{
+    uint MinGuestRAM { get; }
+    uint MaxGuestRAM { get; }
+    uint MinGuestVRAM { get; }
+    uint MaxGuestVRAM { get; }
+    uint MinGuestCPUCount { get; }
+    uint MaxGuestCPUCount { get; }
+    uint MaxGuestMonitors { get; }
+    long InfoVDSize { get; }
+    uint SerialPortCount { get; }
+    uint ParallelPortCount { get; }
+    uint MaxBootPosition { get; }
+    bool RawModeSupported { get; }
+    bool ExclusiveHwVirt { get; set; }
+    uint GetMaxNetworkAdapters(ChipsetType chipset);
+    uint GetMaxInstancesOfStorageBus(ChipsetType chipset, StorageBus bus);
+    uint GetMaxPortCountForStorageBus(StorageBus bus);
+    uint GetMinPortCountForStorageBus(StorageBus bus);
+    uint GetMaxDevicesPerPortForStorageBus(StorageBus bus);
+    IReadOnlyList<DeviceType> GetDeviceTypesForStorageBus(StorageBus bus);
+    /// <summary>The default machine folder; setting null or empty restores the default.</summary>
+    string DefaultMachineFolder { get; set; }
+    string DefaultHardDiskFormat { get; }
+    string VRDEAuthLibrary { get; set; }
+    string WebServiceAuthLibrary { get; set; }
+    string DefaultVRDEExtPack { get; set; }
+    string DefaultCryptoExtPack { get; }
+    uint LogHistoryCount { get; set; }
+    string DefaultFrontend { get; set; }
+    string AutostartDatabasePath { get; set; }
+    string DefaultAdditionsISO { get; }
+    string LoggingLevel { get; set; }
+    string ProxyMode { get; set; }
+    string ProxyURL { get; set; }
+    string LanguageId { get; set; }
+    IReadOnlyList<string> MediumFormats { get; }
+}
+
+/// <summary>Host facts (plain values).</summary>
+public interface IHost
+{
+    DateTime UTCTime { get; }
+    uint ProcessorOnlineCount { get; }
+    uint ProcessorCount { get; }
+    uint ProcessorOnlineCoreCount { get; }
+    uint ProcessorCoreCount { get; }
+    bool GetProcessorFeature(string feature);
+    uint GetProcessorSpeed(uint cpu);
+    string GetProcessorDescription(uint cpu);
+    uint MemorySize { get; }
+    uint MemoryAvailable { get; }
+    string OperatingSystem { get; }
+    string OSVersion { get; }
+}
+
+public interface IProgress
+{
+    Guid Id { get; }
+    string Description { get; }
+    bool Cancelable { get; }
+    uint Percent { get; }
+    bool Completed { get; }
+    bool Canceled { get; }
+    /// <summary>Result code once completed (0 on success).</summary>
+    int ResultCode { get; }
+    VBoxErrorInfo? ErrorInfo { get; }
+    uint OperationCount { get; }
+    uint Operation { get; }
+    string OperationDescription { get; }
+    uint OperationPercent { get; }
+    int TimeRemaining { get; }
+    /// <summary>Waits up to <paramref name="timeoutMs"/> milliseconds (negative: forever) for completion or a change of percent.</summary>
+    void WaitForCompletion(int timeoutMs);
+    void Cancel();
+}
+
+public interface ISession
+{
+    SessionState State { get; }
+    SessionType Type { get; }
+    /// <summary>The mutable machine while the session holds a lock.</summary>
+    IMachine Machine { get; }
+    /// <summary>Releases the lock; unsaved changes are discarded.</summary>
+    void UnlockMachine();
+}
+
+/// <summary>One attachment slot on a storage controller (plain data).</summary>
+public sealed record MediumAttachment(
+    string Controller,
+    int Port,
+    int Device,
+    DeviceType Type,
+    Guid? MediumId,
+    string? HostDrive,
+    bool Passthrough,
+    bool TemporaryEject,
+    bool IsEjected,
+    bool NonRotational,
+    bool Discard,
+    bool HotPluggable,
+    string? BandwidthGroup);
+
+public interface IStorageController
+{
+    string Name { get; set; }
+    StorageBus Bus { get; }
+    StorageControllerType ControllerType { get; set; }
+    uint Instance { get; }
+    uint PortCount { get; set; }
+    uint MaxPortCount { get; }
+    uint MinPortCount { get; }
+    uint MaxDevicesPerPortCount { get; }
+    bool UseHostIOCache { get; set; }
+    bool Bootable { get; set; }
+}
+
+public interface INetworkAdapter
+{
+    uint Slot { get; }
+    bool Enabled { get; set; }
+    NetworkAdapterType AdapterType { get; set; }
+    string MACAddress { get; set; }
+    bool CableConnected { get; set; }
+    uint LineSpeed { get; set; }
+    NetworkAttachmentType AttachmentType { get; set; }
+    string BridgedInterface { get; set; }
+    string InternalNetwork { get; set; }
+    string HostOnlyInterface { get; set; }
+    string NATNetwork { get; set; }
+    string GenericDriver { get; set; }
+    uint BootPriority { get; set; }
+    NetworkAdapterPromiscModePolicy PromiscModePolicy { get; set; }
+    bool TraceEnabled { get; set; }
+    string TraceFile { get; set; }
+}
+
+public interface ISerialPort
+{
+    uint Slot { get; }
+    bool Enabled { get; set; }
+    uint IOBase { get; set; }
+    uint IRQ { get; set; }
+    PortMode HostMode { get; set; }
+    string Path { get; set; }
+    bool Server { get; set; }
+    UartType UartType { get; set; }
+}
+
+public interface IMachine
+{
+    Guid Id { get; }
+    bool Accessible { get; }
+    /// <summary>Why the machine is inaccessible (null when accessible).</summary>
+    VBoxErrorInfo? AccessError { get; }
+    string Name { get; set; }
+    string Description { get; set; }
+    IReadOnlyList<string> Groups { get; set; }
+    string OSTypeId { get; set; }
+    string SettingsFilePath { get; }
+    string SettingsFileVersion { get; }
+    string SnapshotFolder { get; set; }
+    string LogFolder { get; }
+    Guid HardwareUUID { get; set; }
+    uint MemorySize { get; set; }
+    bool PageFusionEnabled { get; set; }
+    uint CPUCount { get; set; }
+    uint CPUExecutionCap { get; set; }
+    bool HPETEnabled { get; set; }
+    string CPUProfile { get; }
+    ChipsetType ChipsetType { get; set; }
+    FirmwareType FirmwareType { get; set; }
+    bool GetCPUProperty(CpuPropertyType property);
+    void SetCPUProperty(CpuPropertyType property, bool value);
+    bool GetHWVirtExProperty(HWVirtExPropertyType property);
+    void SetHWVirtExProperty(HWVirtExPropertyType property, bool value);
+    ParavirtProvider ParavirtProvider { get; set; }
+    string ParavirtDebug { get; set; }
+    ParavirtProvider GetEffectiveParavirtProvider();
+    uint CPUIDPortabilityLevel { get; }
+    MachineState State { get; }
+    DateTime LastStateChange { get; }
+    string StateFilePath { get; }
+    bool RTCUseUTC { get; set; }
+
+    // Firmware settings (IBIOSSettings in VirtualBox)
+    bool ACPIEnabled { get; set; }
+    bool IOAPICEnabled { get; set; }
+    BiosBootMenuMode BootMenuMode { get; set; }
+    ApicMode APICMode { get; set; }
+    long TimeOffset { get; set; }
+    DeviceType GetBootOrder(uint position);
+    void SetBootOrder(uint position, DeviceType device);
+
+    // Graphics, input
+    GraphicsControllerType GraphicsControllerType { get; set; }
+    uint VRAMSize { get; set; }
+    uint MonitorCount { get; set; }
+    bool Accelerate3DEnabled { get; set; }
+    PointingHIDType PointingHIDType { get; set; }
+    KeyboardHIDType KeyboardHIDType { get; set; }
+
+    // Miscellaneous settings shown by showvminfo
+    bool AudioEnabled { get; }
+    bool AudioEnabledIn { get; }
+    bool AudioEnabledOut { get; }
+    AudioControllerType AudioController { get; }
+    /// <summary>The host audio driver name as stored (Null, Pulse, ALSA, OSS, Default).</summary>
+    string AudioDriver { get; }
+    /// <summary>Types of the USB controllers (OHCI, EHCI, XHCI).</summary>
+    IReadOnlyList<string> USBControllerTypes { get; }
+    AudioCodecType AudioCodec { get; }
+    ClipboardMode ClipboardMode { get; }
+    DnDMode DnDMode { get; }
+    uint MemoryBalloonSize { get; }
+    bool TeleporterEnabled { get; }
+    uint TeleporterPort { get; }
+    string TeleporterAddress { get; }
+    bool AutostartEnabled { get; }
+    uint AutostartDelay { get; }
+    string DefaultFrontend { get; }
+    bool VRDEEnabled { get; }
+
+    // Storage
+    IReadOnlyList<IStorageController> StorageControllers { get; }
+    IStorageController GetStorageControllerByName(string name);
+    IStorageController AddStorageController(string name, StorageBus bus);
+    void RemoveStorageController(string name);
+    IReadOnlyList<MediumAttachment> MediumAttachments { get; }
+    IReadOnlyList<MediumAttachment> GetMediumAttachmentsOfController(string name);
+    MediumAttachment GetMediumAttachment(string controller, int port, int device);
+    IMedium? GetMedium(string controller, int port, int device);
+    void AttachDevice(string controller, int port, int device, DeviceType type, IMedium? medium);
+    void AttachDeviceWithoutMedium(string controller, int port, int device, DeviceType type);
+    void DetachDevice(string controller, int port, int device);
+    void MountMedium(string controller, int port, int device, IMedium? medium, bool force);
+    void UnmountMedium(string controller, int port, int device, bool force);
+    void PassthroughDevice(string controller, int port, int device, bool passthrough);
+    void TemporaryEjectDevice(string controller, int port, int device, bool temporaryEject);
+    void NonRotationalDevice(string controller, int port, int device, bool nonRotational);
+    void SetAutoDiscardForDevice(string controller, int port, int device, bool discard);
+    void SetHotPluggableForDevice(string controller, int port, int device, bool hotPluggable);
+
+    INetworkAdapter GetNetworkAdapter(uint slot);
+    uint NetworkAdapterCount { get; }
+    ISerialPort GetSerialPort(uint slot);
+
+    IReadOnlyList<string> GetExtraDataKeys();
+    string GetExtraData(string key);
+    void SetExtraData(string key, string? value);
+
+    /// <summary>Writes the session machine's changes to its settings file (atomically, under the machine lock).</summary>
+    void SaveSettings();
+    void LockMachine(ISession session, LockType lockType);
+    /// <summary>Applies the OS type's recommended hardware (createvm --default).</summary>
+    void ApplyDefaults(string? flags);
+    /// <summary>Removes the machine from the registry; returns the media that were attached (for DeleteConfig).</summary>
+    IReadOnlyList<IMedium> Unregister(CleanupMode cleanupMode);
+    /// <summary>Deletes the settings file, its backups, logs and the given media; removes empty folders.</summary>
+    IProgress DeleteConfig(IReadOnlyList<IMedium> media);
+    IProgress CloneTo(IMachine target, CloneMode mode, IReadOnlyList<CloneOptions> options);
+}
+
+public interface IMedium
+{
+    Guid Id { get; }
+    string Description { get; set; }
+    MediumState State { get; }
+    MediumVariant Variant { get; }
+    string Location { get; }
+    string Name { get; }
+    DeviceType DeviceType { get; }
+    bool HostDrive { get; }
+    long Size { get; }
+    string Format { get; }
+    MediumType Type { get; set; }
+    IMedium? Parent { get; }
+    IReadOnlyList<IMedium> Children { get; }
+    IMedium Base { get; }
+    bool ReadOnly { get; }
+    long LogicalSize { get; }
+    bool AutoReset { get; set; }
+    string LastAccessError { get; }
+    IReadOnlyList<Guid> MachineIds { get; }
+    MediumState RefreshState();
+    IProgress CreateBaseStorage(long logicalSize, MediumVariant variant);
+    IProgress CreateDiffStorage(IMedium target, MediumVariant variant);
+    IProgress CloneTo(IMedium target, MediumVariant variant, IMedium? parent);
+    IProgress Compact();
+    IProgress Resize(long logicalSize);
+    IProgress DeleteStorage();
+    void Close();
+}
