@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
@@ -14,6 +15,7 @@ namespace SharpBox.Vmm.Hm;
 /// decides: HLT with nothing to deliver, shutdown, stop requests, debug events and errors.
 /// Nothing is allocated per exit.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
 {
     private readonly HmMachine _m;

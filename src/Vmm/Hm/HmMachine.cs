@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using SharpBox.Runtime.Linux;
 using SharpBox.Vmm.Cpum;
 using SharpBox.Vmm.Em;
@@ -8,6 +9,7 @@ namespace SharpBox.Vmm.Hm;
 public readonly record struct GuestMemoryRange(ulong GuestPhys, ulong Size, nint Host, bool ReadOnly);
 
 /// <summary>How the KVM engine is set up for one VM.</summary>
+[SupportedOSPlatform("linux")]
 public sealed class HmOptions
 {
     /// <summary>
@@ -31,6 +33,7 @@ public sealed class HmOptions
 /// What the vCPUs of one VM share on the KVM engine: the KVM VM, its memory slots, the CPUID and MSR
 /// lists derived from the VM's <see cref="CpuModel"/>, and the platform bus that serves exits.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public sealed class HmMachine : IDisposable
 {
     // Real-mode TSS and EPT identity map for Intel VMX: three pages plus one, below the BIOS, where QEMU puts them.

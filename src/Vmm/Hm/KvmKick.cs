@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
 
@@ -10,6 +11,7 @@ namespace SharpBox.Vmm.Hm;
 /// native RET instruction in a page of our own (no managed code may run in a signal handler), and
 /// SA_RESTART keeps other system calls of that thread from failing with EINTR.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal static unsafe class KvmKick
 {
     private static readonly object s_lock = new();

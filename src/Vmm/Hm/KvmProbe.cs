@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using SharpBox.Runtime.Linux;
 
 namespace SharpBox.Vmm.Hm;
@@ -38,6 +39,7 @@ public sealed record KvmHostInfo
 /// <c>out 0x10, al</c> in real mode expecting a port-write exit with the value it put in AL. The
 /// answer is cached per device path for the life of the process.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public static unsafe class KvmProbe
 {
     private static readonly Dictionary<string, KvmHostInfo> s_cache = new();

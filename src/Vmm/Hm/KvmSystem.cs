@@ -1,9 +1,11 @@
+using System.Runtime.Versioning;
 using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
 
 namespace SharpBox.Vmm.Hm;
 
 /// <summary>A failed /dev/kvm call: names the operation and the errno.</summary>
+[SupportedOSPlatform("linux")]
 public sealed class KvmException : Exception
 {
     public int Errno { get; }
@@ -15,6 +17,7 @@ public sealed class KvmException : Exception
 /// An open /dev/kvm: the API version check, capability queries, the CPUID the host can virtualise,
 /// and VM creation. One per process is enough; it is thread-safe.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public sealed unsafe class KvmSystem : IDisposable
 {
     public const string DefaultPath = "/dev/kvm";

@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
@@ -10,6 +11,7 @@ namespace SharpBox.Vmm.Hm;
 /// from other threads. All methods except <see cref="Kick"/> belong to the thread that runs the vCPU
 /// (or to anyone while it is known not to run).
 /// </summary>
+[SupportedOSPlatform("linux")]
 public sealed unsafe class KvmVcpu : IDisposable
 {
     private int _fd;

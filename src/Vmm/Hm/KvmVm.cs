@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
 
@@ -11,6 +12,7 @@ public readonly record struct KvmMemorySlot(uint Slot, ulong GuestPhys, ulong Si
 /// controllers (PIC + IOAPIC + LAPICs) and PIT, interrupt lines, irqfd/ioeventfd, the kvmclock
 /// base and the vCPUs. Slot and fd bookkeeping is locked; the vCPU hot path never touches it.
 /// </summary>
+[SupportedOSPlatform("linux")]
 public sealed unsafe class KvmVm : IDisposable
 {
     private int _fd;
