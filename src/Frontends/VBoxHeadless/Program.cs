@@ -7,6 +7,7 @@ using SharpBox.Main.Api;
 using SharpBox.Main.Impl;
 using SharpBox.Runtime;
 using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Hm;
 
 namespace SharpBox.Frontends.VBoxHeadless;
 
@@ -67,6 +68,11 @@ public static class Program
         return Run(vmName, controlSocket);
     }
 
+    /// <summary>Extra data that forces the KVM engine where the host runs only user-mode guest code natively (VBoxManage setextradata VM SharpBox/HwVirtForce 1).</summary>
+    public const string HmForceKey = "SharpBox/HwVirtForce";
+    /// <summary>Extra data naming another KVM device node than /dev/kvm (tests use a missing one to check the fallback).</summary>
+    public const string KvmDeviceKey = "SharpBox/KvmDevice";
+
     private static string Version => typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "1.0";
 
     private static int Error(int code, string message)
@@ -105,14 +111,16 @@ public static class Program
             {
                 var config = MachineSettings.Read(machine);
                 log.Write($"Machine: {MachineSettings.Describe(config)}");
-                bool hwvirt = machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled);
-                string reason = hwvirt
-                    ? "hardware virtualization is enabled in the settings, but this build has no KVM engine yet; using the software CPU"
-                    : "hardware virtualization is disabled in the settings (--hwvirtex off)";
+                var engine = EngineSelection.Choose(new HmSettings(
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled), machine.GetHWVirtExProperty(HWVirtExPropertyType.NestedPaging),
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.VPID), machine.GetHWVirtExProperty(HWVirtExPropertyType.LargePages),
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.Force) || machine.GetExtraData(HmForceKey) == "1"),
+                    machine.GetExtraData(KvmDeviceKey) is { Length: > 0 } dev ? dev : KvmSystem.DefaultPath);
+                foreach (var line in engine.Report) log.Write(line);
                 var root = PcConfig.Build(config);
                 log.Write("CFGM dump:");
                 foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
-                vm = new VirtualMachine(root, Builtins.Create(), IemEngine.Factory, reason, vmlog);
+                vm = new VirtualMachine(root, Builtins.Create(), engine.Factory, engine.Reason, vmlog);
             }
             catch (Exception e)
             {

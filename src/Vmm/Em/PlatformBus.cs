@@ -17,6 +17,9 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
     /// <summary>The vCPU index of the calling thread (0 for threads that are not vCPUs).</summary>
     public static int CurrentCpu { get => t_cpu; set => t_cpu = value; }
 
+    /// <summary>PGM's map: a hardware engine registers its RAM and ROM ranges as memory slots.</summary>
+    public PhysicalMemoryMap Memory => memory;
+
     /// <summary>Set by EM: recompute CPU <c>cpu</c>'s INTR line (called with the IRQ lock held).</summary>
     internal Action<int>? UpdateInterruptLine;
 

@@ -10,6 +10,13 @@ public sealed record KvmHostInfo
     public bool Usable { get; init; }
     /// <summary>Why not (or "ok").</summary>
     public string Reason { get; init; } = "";
+    /// <summary>
+    /// The host also runs ordinary ring-0 guest code (protected mode, an interrupt and IRET), as a PC
+    /// guest's firmware and kernel need. kvm-pvm, which emulates guest ring 0, cannot; VT-x/AMD-V can.
+    /// </summary>
+    public bool FullGuests { get; init; }
+    /// <summary>Why <see cref="FullGuests"/> is false (or "ok").</summary>
+    public string FullGuestsReason { get; init; } = "";
     /// <summary>The vendor module: kvm_intel (VT-x), kvm_amd (AMD-V), kvm_pvm (PVM: CPL3 native, kernel code emulated), or "unknown".</summary>
     public string Backend { get; init; } = "unknown";
     public bool Irqchip { get; init; }
@@ -28,7 +35,7 @@ public sealed record KvmHostInfo
     public bool? Vpid { get; init; }
 
     public override string ToString() => Usable
-        ? $"KVM usable ({Backend}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
+        ? $"KVM usable ({Backend}; full guests {(FullGuests ? "yes" : "no: " + FullGuestsReason)}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
         : $"KVM not usable: {Reason}";
 
     private static string Yes(bool b) => b ? "yes" : "no";
@@ -80,7 +87,9 @@ public static unsafe class KvmProbe
             try
             {
                 string? failure = RunOneInstruction(sys);
-                return failure is null ? caps with { Usable = true, Reason = "ok" } : caps with { Reason = failure };
+                if (failure is not null) return caps with { Reason = failure };
+                string? full = RunProtectedModeInterrupt(sys);
+                return caps with { Usable = true, Reason = "ok", FullGuests = full is null, FullGuestsReason = full ?? "ok" };
             }
             catch (KvmException e) { return caps with { Reason = e.Message }; }
         }
@@ -118,6 +127,55 @@ public static unsafe class KvmProbe
             return null;
         }
         finally { KvmNative.Munmap(page, 4096); }
+    }
+
+    // Real mode → 32-bit protected mode (LGDT, CR0.PE, far jump), LIDT, INT 0x20 to a handler that
+    // IRETs, then "mov al, 0x5A; out 0x10, al". Loaded at 0x1000; GDT at 0x1038, GDTR 0x1050, IDTR
+    // 0x1056, IDT at 0x1060 (entry 0x20 is written by the probe).
+    private static ReadOnlySpan<byte> ProtectedModeGuest =>
+    [
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0x0F, 0x01, 0x16, 0x50, 0x10, 0x0F, 0x20, 0xC0, 0x0C, 0x01, 0x0F,
+        0x22, 0xC0, 0xEA, 0x17, 0x10, 0x08, 0x00, 0x66, 0xB8, 0x10, 0x00, 0x8E, 0xD8, 0x8E, 0xD0, 0xBC,
+        0x00, 0x30, 0x00, 0x00, 0x0F, 0x01, 0x1D, 0x56, 0x10, 0x00, 0x00, 0xCD, 0x20, 0xB0, 0x5A, 0xE6,
+        0x10, 0xF4, 0xCF, 0x90, 0x90, 0x90, 0x90, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0xFF, 0xFF, 0x00, 0x00, 0x00, 0x9A, 0xCF, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x92, 0xCF, 0x00,
+        0x17, 0x00, 0x38, 0x10, 0x00, 0x00, 0x07, 0x01, 0x60, 0x10, 0x00, 0x00,
+    ];
+
+    private static string? RunProtectedModeInterrupt(KvmSystem sys)
+    {
+        using var vm = sys.CreateVm();
+        nint mem = KvmNative.Mmap(0, 0x4000, KvmNative.PROT_READ | KvmNative.PROT_WRITE, KvmNative.MAP_PRIVATE | KvmNative.MAP_ANONYMOUS, -1, 0);
+        if (mem == KvmNative.MapFailed) return "cannot map memory for the probe guest";
+        try
+        {
+            byte* p = (byte*)mem;
+            ProtectedModeGuest.CopyTo(new Span<byte>(p + 0x1000, ProtectedModeGuest.Length));
+            byte* gate = p + 0x1060 + 0x20 * 8;                       // interrupt gate 0x20 -> handler 0x1032
+            gate[0] = 0x32; gate[1] = 0x10; gate[2] = 0x08; gate[3] = 0; gate[4] = 0; gate[5] = 0x8E; gate[6] = 0; gate[7] = 0;
+            vm.SetTssAddress(0xFEFFD000);
+            vm.SetMemory(0, 0, 0x4000, mem);
+            using var v = vm.CreateVcpu(0);
+            v.GetSregs(out var s);
+            s.Cs.Base = 0; s.Cs.Selector = 0;
+            v.SetSregs(in s);
+            var r = new KvmRegs { Rip = 0x1000, Rflags = 2 };
+            v.SetRegs(in r);
+            uint reason = KvmExit.Intr;
+            Exception? error = null;
+            var t = new Thread(() => { try { reason = v.Run(); } catch (Exception e) { error = e; } }) { IsBackground = true, Name = "kvm-probe" };
+            t.Start();
+            if (!t.Join(5000))
+            {
+                v.Kick();
+                t.Join(2000);
+                return "a protected-mode guest taking an interrupt did not finish within 5 s";
+            }
+            if (error != null) return error.Message;
+            if (reason == KvmExit.Io && v.IoIsOut && v.IoPort == 0x10 && *v.IoData == 0x5A) return null;
+            return $"the host cannot run ordinary ring-0 guest code: a protected-mode guest taking an interrupt (INT, IRET) stopped with {v.DescribeExit()}";
+        }
+        finally { KvmNative.Munmap(mem, 0x4000); }
     }
 
     private static string Backend()

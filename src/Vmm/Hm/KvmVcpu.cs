@@ -152,18 +152,28 @@ public sealed unsafe class KvmVcpu : IDisposable
 
     private string DescribeInternal()
     {
-        string sub = InternalSuberror switch
+        uint sub = InternalSuberror;
+        string what = sub switch
         {
             1 => "emulation failure",
             2 => "exception while delivering an exception (simultaneous exceptions)",
             3 => "exit during event delivery",
             4 => "unexpected exit reason",
-            var s => $"suberror {s}",
+            _ => $"suberror {sub}",
         };
         uint n = Math.Min(InternalNdata, 16u);
+        // Emulation failures with flag bit 0 carry the instruction: data[1] low byte = length, then the bytes.
+        if (sub == 1 && n >= 2 && (InternalData(0) & 1) != 0)
+        {
+            byte* b = _run + KvmConst.RunInternalData + 8;
+            int len = Math.Min((int)b[0], 15);
+            var bytes = new System.Text.StringBuilder();
+            for (int i = 0; i < len; i++) bytes.Append(i == 0 ? "" : " ").Append(b[1 + i].ToString("X2"));
+            return $"INTERNAL_ERROR: {what} at the instruction bytes {bytes}";
+        }
         var data = new System.Text.StringBuilder();
         for (int i = 0; i < n; i++) data.Append(i == 0 ? " data:" : "").Append(' ').Append(InternalData(i).ToString("X"));
-        return $"INTERNAL_ERROR: {sub}{data}";
+        return $"INTERNAL_ERROR: {what}{data}";
     }
 
     // ---- state ----
