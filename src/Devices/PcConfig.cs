@@ -25,6 +25,8 @@ public sealed record PcMachineConfig
     /// <summary>QEMU's isa-debug-exit port (test payloads); off unless asked for, so a guest cannot end the VM by accident.</summary>
     public ushort? DebugExitPort { get; init; }
     public bool TripleFaultReset { get; init; }
+    /// <summary>The effective paravirtualization provider (none, minimal, kvm, hyperv): CFGM /GIM/Provider.</summary>
+    public string ParavirtProvider { get; init; } = "None";
 }
 
 /// <summary>
@@ -40,6 +42,7 @@ public static class PcConfig
         root.SetInteger("RamSize", m.RamBytes);
         root.SetInteger("NumCPUs", (ulong)m.Cpus);
         root.SetBool("TripleFaultReset", m.TripleFaultReset);
+        root.InsertNode("GIM").SetString("Provider", m.ParavirtProvider);
         ulong low = Math.Min(m.RamBytes, VirtualMachine.DefaultRamHole), high = m.RamBytes - low;
         var dev = root.InsertNode("Devices");
         void Add(string name, Action<CfgmNode>? config = null, int instance = 0)

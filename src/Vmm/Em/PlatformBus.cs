@@ -64,8 +64,12 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
 
     public ulong ReadTsc() => tm.NsToTsc(tm.Clock.NowNs);
 
+    /// <summary>GIM's paravirtualization provider: its MSRs come before the APIC's.</summary>
+    public SharpBox.Vmm.Gim.GimProvider? Paravirt { get; set; }
+
     public bool TryReadMsr(int cpuIndex, uint msr, out ulong value)
     {
+        if (Paravirt is { } g && g.TryReadMsr(cpuIndex, msr, out value)) return true;
         if (pdm.ApicCpu is { } a) return a.TryReadMsr(cpuIndex, msr, out value);
         value = 0;
         return false;
@@ -73,6 +77,7 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
 
     public bool TryWriteMsr(int cpuIndex, uint msr, ulong value)
     {
+        if (Paravirt is { } g && g.TryWriteMsr(cpuIndex, msr, value)) return true;
         if (pdm.ApicCpu is not { } a) return msr == 0x1B;
         using (pdm.Irqs.IrqLock.EnterScope())
         {

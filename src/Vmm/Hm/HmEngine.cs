@@ -12,7 +12,7 @@ namespace SharpBox.Vmm.Hm;
 /// <see cref="HmCpu"/> per vCPU serving exits through the same platform bus the software CPU uses.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed class HmEngine : IExecutionEngine
+public sealed class HmEngine : IExecutionEngine, Gim.IEngineMsrs
 {
     private readonly HmMachine _machine;
     private readonly PhysicalMemoryMap _memory;
@@ -32,6 +32,28 @@ public sealed class HmEngine : IExecutionEngine
     public HmMachine Machine => _machine;
 
     public IVirtualCpu CreateCpu(int index) => _machine.CreateCpu(index);
+
+    /// <summary>MSRs the host kernel implements (kvmclock), read while the vCPUs are stopped (saved state).</summary>
+    public bool TryReadMsr(int cpu, uint msr, out ulong value)
+    {
+        value = 0;
+        var c = _machine.Cpus.FirstOrDefault(x => x.CpuIndex == cpu);
+        if (c is null) return false;
+        Span<uint> i = [msr];
+        Span<ulong> v = [0];
+        if (c.Kvm.GetMsrs(i, v) != 1) return false;
+        value = v[0];
+        return true;
+    }
+
+    public bool TryWriteMsr(int cpu, uint msr, ulong value)
+    {
+        var c = _machine.Cpus.FirstOrDefault(x => x.CpuIndex == cpu);
+        if (c is null) return false;
+        Span<uint> i = [msr];
+        Span<ulong> v = [value];
+        return c.Kvm.SetMsrs(i, v) == 1;
+    }
 
     /// <summary>KVM keeps no decoded code: writes behind the CPUs' backs need nothing.</summary>
     public void NotifyPhysicalWrite(ulong gpa, ulong length) { }

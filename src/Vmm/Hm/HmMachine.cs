@@ -71,13 +71,15 @@ public sealed class HmMachine : IDisposable
         {
             UserSpaceMsrs = vm.TryEnableCap(KvmIoctl.CapX86UserSpaceMsr,
                 KvmConst.MsrExitReasonUnknown | KvmConst.MsrExitReasonInval | KvmConst.MsrExitReasonFilter);
-            if (UserSpaceMsrs && options.UserSpaceMsrRanges.Count > 0)
+            // A paravirt interface served in software (Hyper-V) keeps its MSRs away from the kernel's own.
+            var wanted = options.UserSpaceMsrRanges.Concat(model.Paravirt?.SoftwareMsrRanges ?? Array.Empty<(uint, uint)>()).ToArray();
+            if (UserSpaceMsrs && wanted.Length > 0)
             {
-                var ranges = options.UserSpaceMsrRanges.ToArray();
+                var ranges = wanted;
                 if (!vm.TryRouteMsrsToUserSpace(ranges, out var err)) throw new KvmException($"KVM: cannot route paravirt MSRs to user space: {err}");
             }
         }
-        if (!UserSpaceMsrs && options.UserSpaceMsrRanges.Count > 0)
+        if (!UserSpaceMsrs && (options.UserSpaceMsrRanges.Count > 0 || model.Paravirt?.SoftwareMsrRanges.Count > 0))
             throw new KvmException("KVM: the host cannot send MSR accesses to user space (KVM_CAP_X86_USER_SPACE_MSR)");
         _stateMsrs = SelectStateMsrs(kvm);
         DroppedFeatures = ClampModel(model, kvm.GetSupportedCpuid());
