@@ -14,7 +14,7 @@ public sealed class GimHyperV : GimProvider
 {
     public const uint MsrGuestOsId = 0x40000000, MsrHypercall = 0x40000001, MsrVpIndex = 0x40000002, MsrReset = 0x40000003,
         MsrTimeRefCount = 0x40000020, MsrReferenceTsc = 0x40000021, MsrTscFrequency = 0x40000022, MsrApicFrequency = 0x40000023,
-        MsrCrashP0 = 0x40000100, MsrCrashP4 = 0x40000104, MsrCrashCtl = 0x40000105;
+        MsrVpAssistPage = 0x40000073, MsrCrashP0 = 0x40000100, MsrCrashP4 = 0x40000104, MsrCrashCtl = 0x40000105;
     public const uint TimeRefCountAvailable = 1u << 1, HypercallAvailable = 1u << 5, VpIndexAvailable = 1u << 6,
         ReferenceTscAvailable = 1u << 9, FrequencyMsrsAccess = 1u << 11;
     public const uint FrequencyMsrsAvailable = 1u << 8, GuestCrashMsrsAvailable = 1u << 10;
@@ -26,9 +26,12 @@ public sealed class GimHyperV : GimProvider
     private readonly object _lock = new();
     private ulong _guestOsId, _hypercall, _referenceTsc, _crashCtl;
     private readonly ulong[] _crash = new ulong[5];
+    private readonly ulong[] _vpAssist;
     private uint _tscSequence;
 
-    public GimHyperV(GimEnvironment env) : base(env) { }
+    public GimHyperV(GimEnvironment env) : base(env) { _vpAssist = new ulong[Math.Max(1, env.CpuCount)]; }
+
+    private int Cpu(int cpu) => (uint)cpu < (uint)_vpAssist.Length ? cpu : 0;
 
     public override string Name => "Hyper-V";
     public override GimProviderKind Kind => GimProviderKind.HyperV;
@@ -68,6 +71,7 @@ public sealed class GimHyperV : GimProvider
                     value = (ulong)ns / 100;
                     return true;
                 case MsrReferenceTsc: value = _referenceTsc; return true;
+                case MsrVpAssistPage: value = _vpAssist[Cpu(cpu)]; return true;
                 case MsrTscFrequency: value = Env.Clock.TscHz; return true;
                 case MsrApicFrequency: value = GimMinimal.ApicTimerHz; return true;
                 case >= MsrCrashP0 and <= MsrCrashP4: value = _crash[msr - MsrCrashP0]; return true;
@@ -99,6 +103,10 @@ public sealed class GimHyperV : GimProvider
                 case MsrReferenceTsc:
                     _referenceTsc = value;
                     if ((value & 1) != 0) WriteTscPage();
+                    return true;
+                case MsrVpAssistPage:
+                    // Every Hyper-V has it (Linux enables it on each CPU); nothing we offer uses the page.
+                    _vpAssist[Cpu(cpu)] = value;
                     return true;
                 case >= MsrCrashP0 and <= MsrCrashP4: _crash[msr - MsrCrashP0] = value; return true;
                 case MsrCrashCtl:
@@ -179,6 +187,8 @@ public sealed class GimHyperV : GimProvider
             w.PutU64(_guestOsId); w.PutU64(_hypercall); w.PutU64(_referenceTsc); w.PutU64(_crashCtl);
             foreach (ulong c in _crash) w.PutU64(c);
             w.PutU32(_tscSequence);
+            w.PutU32((uint)_vpAssist.Length);
+            foreach (ulong v in _vpAssist) w.PutU64(v);
         }
     }
 
@@ -189,6 +199,9 @@ public sealed class GimHyperV : GimProvider
             _guestOsId = r.GetU64(); _hypercall = r.GetU64(); _referenceTsc = r.GetU64(); _crashCtl = r.GetU64();
             for (int i = 0; i < _crash.Length; i++) _crash[i] = r.GetU64();
             _tscSequence = r.GetU32();
+            uint n = r.GetU32();
+            if (n != _vpAssist.Length) throw r.Error($"GIM Hyper-V state for {n} vCPUs, the VM has {_vpAssist.Length}");
+            for (int i = 0; i < n; i++) _vpAssist[i] = r.GetU64();
             if ((_referenceTsc & 1) != 0) WriteTscPage();   // the restored clock may relate differently to the TSC
         }
     }
