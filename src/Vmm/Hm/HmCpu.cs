@@ -16,7 +16,7 @@ namespace SharpBox.Vmm.Hm;
 /// Nothing is allocated per exit.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
+public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposable
 {
     private readonly HmMachine _m;
     private readonly KvmVcpu _v;
@@ -227,7 +227,8 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         ulong dr6 = _v.DebugDr6;
         if ((dr6 & 0xF) != 0)
         {
-            _resumeOverHwBreakpoint = true;
+            // Instruction breakpoints fault before the instruction: RF lets it run on resume. Data ones trap after it.
+            if ((dr6 & ((1UL << _breakpointCount) - 1)) != 0) _resumeOverHwBreakpoint = true;
             LastDebugStatus = dr6;
             return VcpuExitReason.Breakpoint;
         }
@@ -238,6 +239,15 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         return VcpuExitReason.SingleStep;
     }
 
+    /// <summary>After a Breakpoint exit: the watchpoint whose debug register fired (DR6 B0-B3), if any.</summary>
+    public bool TryGetWatchHit(out Dbgf.DebugWatchpoint hit)
+    {
+        hit = default;
+        for (int slot = _breakpointCount; slot < _breakpointCount + _watchpointCount; slot++)
+            if ((LastDebugStatus & (1UL << slot)) != 0) { hit = _watchpoints[slot - _breakpointCount]; return true; }
+        return false;
+    }
+
     /// <summary>DR6 of the last debug exit (which breakpoint or watchpoint hit: bits 0-3; single step: bit 14).</summary>
     public ulong LastDebugStatus { get; private set; }
 
@@ -245,7 +255,6 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
     private void StepOverHwBreakpoint()
     {
         _resumeOverHwBreakpoint = false;
-        if ((LastDebugStatus & 0xF) == 0) return;
         _v.GetRegs(out var r);
         r.Rflags |= RFlags.RF;
         _v.SetRegs(in r);
@@ -572,7 +581,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
 
     private readonly ulong[] _breakpoints = new ulong[4];
     private int _breakpointCount;
-    private readonly HwWatchpoint[] _watchpoints = new HwWatchpoint[4];
+    private readonly Dbgf.DebugWatchpoint[] _watchpoints = new Dbgf.DebugWatchpoint[4];
     private int _watchpointCount;
 
     /// <summary>The debug registers give four slots, shared by breakpoints and watchpoints.</summary>
@@ -587,9 +596,14 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         _debugDirty = true;
     }
 
-    /// <summary>Data watchpoints in the debug registers (length 1, 2, 4 or 8; write or read/write).</summary>
-    public void SetDebugWatchpoints(ReadOnlySpan<HwWatchpoint> watchpoints)
+    /// <summary>Free debug registers for watchpoints; 0 where the host does not deliver data breakpoints (kvm-pvm).</summary>
+    public int MaxWatchpoints => KvmProbe.Probe(_m.Options.DevicePath).DataBreakpoints ? 4 - _breakpointCount : 0;
+
+    /// <summary>Data watchpoints in the debug registers (length 1, 2, 4 or 8; write, or read/write for read and access).</summary>
+    public void SetDebugWatchpoints(ReadOnlySpan<Dbgf.DebugWatchpoint> watchpoints)
     {
+        if (watchpoints.Length > 0 && !KvmProbe.Probe(_m.Options.DevicePath).DataBreakpoints)
+            throw new ArgumentException("this host's KVM does not deliver data breakpoints");
         if (watchpoints.Length + _breakpointCount > 4)
             throw new ArgumentException($"the KVM engine has 4 hardware debug slots; {_breakpointCount} breakpoints and {watchpoints.Length} watchpoints do not fit");
         foreach (var w in watchpoints)
@@ -615,7 +629,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
         {
             var w = _watchpoints[i];
             d.DebugReg[slot] = w.Address;
-            ulong rw = w.Kind == WatchKind.Write ? 1UL : 3UL;
+            ulong rw = w.Kind == Dbgf.DebugWatchKind.Write ? 1UL : 3UL;   // x86 has no read-only watch: read/write
             ulong len = w.Length switch { 1 => 0UL, 2 => 1UL, 8 => 2UL, _ => 3UL };
             dr7 |= 2UL << (slot * 2) | (rw | len << 2) << (16 + slot * 4);
         }
@@ -643,7 +657,3 @@ public sealed unsafe class HmCpu : IVirtualCpu, IDisposable
     }
 }
 
-public enum WatchKind { Write, ReadWrite }
-
-/// <summary>A data watchpoint for the hardware debug registers.</summary>
-public readonly record struct HwWatchpoint(ulong Address, int Length, WatchKind Kind);

@@ -15,6 +15,8 @@ public sealed record KvmHostInfo
     /// guest's firmware and kernel need. kvm-pvm, which emulates guest ring 0, cannot; VT-x/AMD-V can.
     /// </summary>
     public bool FullGuests { get; init; }
+    /// <summary>The host delivers data breakpoints (debug-register watchpoints) to the debugger (kvm-pvm does not).</summary>
+    public bool DataBreakpoints { get; init; }
     /// <summary>Why <see cref="FullGuests"/> is false (or "ok").</summary>
     public string FullGuestsReason { get; init; } = "";
     /// <summary>The vendor module: kvm_intel (VT-x), kvm_amd (AMD-V), kvm_pvm (PVM: CPL3 native, kernel code emulated), or "unknown".</summary>
@@ -35,7 +37,7 @@ public sealed record KvmHostInfo
     public bool? Vpid { get; init; }
 
     public override string ToString() => Usable
-        ? $"KVM usable ({Backend}; full guests {(FullGuests ? "yes" : "no: " + FullGuestsReason)}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
+        ? $"KVM usable ({Backend}; full guests {(FullGuests ? "yes" : "no: " + FullGuestsReason)}; data breakpoints {Yes(DataBreakpoints)}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
         : $"KVM not usable: {Reason}";
 
     private static string Yes(bool b) => b ? "yes" : "no";
@@ -89,7 +91,8 @@ public static unsafe class KvmProbe
                 string? failure = RunOneInstruction(sys);
                 if (failure is not null) return caps with { Reason = failure };
                 string? full = RunProtectedModeInterrupt(sys);
-                return caps with { Usable = true, Reason = "ok", FullGuests = full is null, FullGuestsReason = full ?? "ok" };
+                bool watch = caps.GuestDebug && RunDataBreakpoint(sys);
+                return caps with { Usable = true, Reason = "ok", FullGuests = full is null, FullGuestsReason = full ?? "ok", DataBreakpoints = watch };
             }
             catch (KvmException e) { return caps with { Reason = e.Message }; }
         }
@@ -176,6 +179,37 @@ public static unsafe class KvmProbe
             return $"the host cannot run ordinary ring-0 guest code: a protected-mode guest taking an interrupt (INT, IRET) stopped with {v.DescribeExit()}";
         }
         finally { KvmNative.Munmap(mem, 0x4000); }
+    }
+
+    /// <summary>Real mode "mov [0x800], al; out 0x10, al" with DR0 watching writes to 0x800: a debug exit must come first.</summary>
+    private static bool RunDataBreakpoint(KvmSystem sys)
+    {
+        using var vm = sys.CreateVm();
+        nint page = KvmNative.Mmap(0, 4096, KvmNative.PROT_READ | KvmNative.PROT_WRITE, KvmNative.MAP_PRIVATE | KvmNative.MAP_ANONYMOUS, -1, 0);
+        if (page == KvmNative.MapFailed) return false;
+        try
+        {
+            ReadOnlySpan<byte> code = [0xA2, 0x00, 0x08, 0xE6, 0x10, 0xF4];
+            code.CopyTo(new Span<byte>((byte*)page, code.Length));
+            vm.SetMemory(0, 0, 4096, page);
+            using var v = vm.CreateVcpu(0);
+            v.GetSregs(out var s);
+            s.Cs.Base = 0; s.Cs.Selector = 0;
+            v.SetSregs(in s);
+            var r = new KvmRegs { Rip = 0, Rflags = 2 };
+            v.SetRegs(in r);
+            var d = new KvmGuestDebug { Control = KvmConst.GuestDbgEnable | KvmConst.GuestDbgUseHwBp };
+            d.DebugReg[0] = 0x800;
+            d.DebugReg[7] = 0x600 | 2 | (1UL << 16);   // G0, write, length 1
+            v.SetGuestDebug(in d);
+            uint reason = KvmExit.Intr;
+            var t = new Thread(() => { try { reason = v.Run(); } catch (KvmException) { } }) { IsBackground = true, Name = "kvm-probe" };
+            t.Start();
+            if (!t.Join(5000)) { v.Kick(); t.Join(2000); return false; }
+            return reason == KvmExit.Debug && (v.DebugDr6 & 1) != 0;
+        }
+        catch (KvmException) { return false; }
+        finally { KvmNative.Munmap(page, 4096); }
     }
 
     private static string Backend()

@@ -33,6 +33,8 @@ public sealed unsafe class PayloadBus : ICpuBus, IDisposable
     public IVirtualCpu? Cpu { get; set; }
     public int? ExitCode { get; private set; }
     public int Checkpoints { get; private set; }
+    /// <summary>Called on the exit port instead of stopping the vCPU (a debug target reports the exit itself).</summary>
+    public Action<int>? OnExit { get; set; }
     /// <summary>Called on a checkpoint write (port 0xF3) with its ordinal.</summary>
     public Action<int>? OnCheckpoint { get; set; }
     /// <summary>Every MMIO access as "R4 010=..." / "W8 018=...".</summary>
@@ -97,7 +99,10 @@ public sealed unsafe class PayloadBus : ICpuBus, IDisposable
         switch (port)
         {
             case GuestPorts.Output: lock (_out) _out.Append((char)(byte)value); break;
-            case GuestPorts.Exit: ExitCode = (int)(value & 0xFF); Cpu!.RequestStop(); break;
+            case GuestPorts.Exit:
+                ExitCode = (int)(value & 0xFF);
+                if (OnExit is { } onExit) onExit(ExitCode.Value); else Cpu!.RequestStop();
+                break;
             case GuestPorts.RaiseIrq: _pendingVector = (int)(value & 0xFF); Cpu!.SetInterruptLine(true); break;
             case PortNmi: InjectNmi(); break;
             case PortCheckpoint: Checkpoints++; OnCheckpoint?.Invoke(Checkpoints); break;
