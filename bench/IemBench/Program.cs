@@ -18,13 +18,22 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        bool quick = args.Contains("--quick"), noQemu = args.Contains("--no-qemu"), noBochs = args.Contains("--no-bochs");
-        foreach (var a in args)
-            if (a is not ("--quick" or "--no-qemu" or "--no-bochs"))
+        bool quick = false, noQemu = false, noBochs = false, noKernel = false;
+        string? kernelPath = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
             {
-                Console.Error.WriteLine($"iembench: unknown argument '{a}'\nusage: iembench [--quick] [--no-qemu] [--no-bochs]");
-                return 2;
+                case "--quick": quick = true; break;
+                case "--no-qemu": noQemu = true; break;
+                case "--no-bochs": noBochs = true; break;
+                case "--no-kernel": noKernel = true; break;
+                case "--kernel" when i + 1 < args.Length: kernelPath = args[++i]; break;
+                default:
+                    Console.Error.WriteLine($"iembench: bad argument '{args[i]}'\nusage: iembench [--quick] [--no-qemu] [--no-bochs] [--no-kernel] [--kernel BZIMAGE]");
+                    return 2;
             }
+        }
         int div = quick ? 10 : 1;
         var payloads = new[]
         {
@@ -61,7 +70,60 @@ public static class Program
                 }
             }
         }
+        if (!noKernel) failures += RunKernel(kernelPath, noQemu, noBochs, dir);
         return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>Payload (c): the kernel's XZ decompressor (see <see cref="KernelBench"/>).</summary>
+    private static int RunKernel(string? kernelPath, bool noQemu, bool noBochs, string payloadDir)
+    {
+        string? kernel;
+        try { kernel = KernelBench.FindKernel(kernelPath); }
+        catch (FileNotFoundException e) { Console.WriteLine($"xz     IEM        failed: {e.Message}"); return 1; }
+        if (kernel == null)
+        {
+            Console.WriteLine("xz     skipped: no bzImage (give --kernel, or fetch the standard guest into .cache/guest/vmlinuz)");
+            return 0;
+        }
+        long instr; double secs;
+        try { (instr, secs) = KernelBench.RunIem(File.ReadAllBytes(kernel)); }
+        catch (Exception e) when (e is InvalidOperationException or InvalidDataException or IOException)
+        {
+            Console.WriteLine($"xz     IEM        failed: {e.Message}");
+            return 1;
+        }
+        double iem = instr / secs / 1e6;
+        Console.WriteLine($"{"xz",-6} {"IEM",-10} {instr,14:N0} {secs,8:F2} {iem,10:F1} {1.0,10:F2}   ({Path.GetFileName(kernel)} decompressor)");
+        if (!noQemu)
+        {
+            try
+            {
+                double q = KernelBench.RunQemu(kernel);
+                Print("xz", "QEMU TCG", (instr, q, null), iem);
+            }
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+            {
+                Console.WriteLine($"xz     QEMU TCG   skipped: {e.Message}");
+            }
+        }
+        if (!noBochs)
+        {
+            if (!File.Exists("/usr/bin/bochs") || !File.Exists("/usr/share/bochs/BIOS-bochs-latest"))
+                Console.WriteLine("xz     Bochs      skipped: bochs not installed (apt-get install bochs bochsbios vgabios bochs-term)");
+            else
+            {
+                try
+                {
+                    double b = KernelBench.RunBochs(kernel, Assemble(payloadDir, "linuxboot"));
+                    Print("xz", "Bochs", (instr, b, null), iem);
+                }
+                catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException)
+                {
+                    Console.WriteLine($"xz     Bochs      skipped: {e.Message}");
+                }
+            }
+        }
+        return 0;
     }
 
     private static void Print(string payload, string engine, (long instr, double secs, string? error) r, double iemMips)

@@ -16,6 +16,8 @@ public sealed record PcMachineConfig
     public string CmdLine { get; init; } = "";
     public IReadOnlyList<UartConfig?> Uarts { get; init; } = [];
     public bool Acpi { get; init; } = true;
+    /// <summary>The I/O APIC (VirtualBox's --ioapic); without it interrupts reach the CPU through the PIC only.</summary>
+    public bool IoApic { get; init; } = true;
     public bool Hpet { get; init; } = true;
     public bool X2Apic { get; init; }
     public bool RtcUseUtc { get; init; } = true;
@@ -41,7 +43,8 @@ public static class PcConfig
         var root = CfgmNode.CreateRoot();
         root.SetInteger("RamSize", m.RamBytes);
         root.SetInteger("NumCPUs", (ulong)m.Cpus);
-        root.SetBool("TripleFaultReset", m.TripleFaultReset);
+        // As VirtualBox's CFGM: /EM/TripleFaultReset (VBoxManage modifyvm --triple-fault-reset).
+        root.GetOrCreateChild("EM").SetBool("TripleFaultReset", m.TripleFaultReset);
         root.InsertNode("GIM").SetString("Provider", m.ParavirtProvider);
         ulong low = Math.Min(m.RamBytes, VirtualMachine.DefaultRamHole), high = m.RamBytes - low;
         var dev = root.InsertNode("Devices");
@@ -53,7 +56,8 @@ public static class PcConfig
         Add("pci");
         Add("piix3");
         Add("i8259");
-        Add("ioapic");
+        if (m.IoApic) Add("ioapic");
+        else if (m.Cpus > 1) throw new CfgmException($"{m.Cpus} CPUs need the I/O APIC");
         Add("apic", c => c.SetBool("X2Apic", m.X2Apic));
         Add("i8254");
         Add("mc146818", c =>

@@ -14,7 +14,7 @@ namespace SharpBox.Tools.CpuTest;
 public sealed class DecodeCommand : ICommand
 {
     public string Name => "decode";
-    public string Usage => "decode [--seed S] [--count N] [--mode 16|32|64|all] [--max-failures N]   compare the decoder with Iced";
+    public string Usage => "decode [--seed S] [--count N] [--mode 16|32|64|all] [--max-failures N] [--verbose]   compare the decoder with Iced";
 
     // CPUID features whose instructions our CPU claims (all the integer ISA; x87/MMX/SSE are reported
     // separately as "not yet registered" until their handlers exist).
@@ -32,6 +32,8 @@ public sealed class DecodeCommand : ICommand
         CpuidFeature.FXSR, CpuidFeature.SSE3, CpuidFeature.SSSE3, CpuidFeature.SSE4_1, CpuidFeature.SSE4_2,
     };
 
+    private static bool s_verbose;
+
     public int Run(string[] args)
     {
         int seed = 1, count = 100000, maxFailures = 20;
@@ -43,6 +45,7 @@ public sealed class DecodeCommand : ICommand
             {
                 case "--seed": if (!int.TryParse(Next(), out seed)) throw new UsageException("--seed needs an integer"); break;
                 case "--count": if (!int.TryParse(Next(), out count) || count < 0) throw new UsageException("--count needs a non-negative integer"); break;
+                case "--verbose": s_verbose = true; break;
                 case "--max-failures": if (!int.TryParse(Next(), out maxFailures)) throw new UsageException("--max-failures needs an integer"); break;
                 case "--mode":
                     string m = Next();
@@ -135,7 +138,7 @@ public sealed class DecodeCommand : ICommand
         if (len != ins.Length) return $"length {len} != {ins.Length}";
         if (!oursValid || IsDefaultHandler(d))
         {
-            if (fpu) { fpuPending++; return null; }
+            if (fpu) { fpuPending++; if (s_verbose) Console.WriteLine($"pending: {ins.Code} ({string.Join(",", feats)}) {ins}"); return null; }
             return "valid integer instruction we decode as #UD";
         }
         compared++;

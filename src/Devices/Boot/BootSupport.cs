@@ -8,7 +8,7 @@ namespace SharpBox.Devices.Boot;
 public sealed record BootEnvironment(PhysicalMemoryMap Memory, E820Map E820, ulong RsdpAddress, ulong LowRamEnd);
 
 /// <summary>What to boot: the kernel image, an optional initrd, the command line, and their names for messages.</summary>
-public sealed record BootImage(byte[] Kernel, string KernelName, byte[]? Initrd, string? InitrdName, string CommandLine);
+public sealed record BootImage(ReadOnlyMemory<byte> Kernel, string KernelName, ReadOnlyMemory<byte>? Initrd, string? InitrdName, string CommandLine);
 
 /// <summary>Low-memory layout and helpers shared by the Linux, PVH and Multiboot loaders.</summary>
 internal static class BootSupport
@@ -89,7 +89,7 @@ internal static class BootSupport
     }
 
     /// <summary>Places the initrd page-aligned at the top of low RAM below <paramref name="maxAddr"/>, above <paramref name="floor"/>.</summary>
-    public static ulong PlaceInitrd(BootEnvironment env, byte[] initrd, string name, ulong maxAddr, ulong floor)
+    public static ulong PlaceInitrd(BootEnvironment env, ReadOnlySpan<byte> initrd, string name, ulong maxAddr, ulong floor)
     {
         ulong top = Math.Min(env.LowRamEnd, maxAddr + 1);
         if ((ulong)initrd.Length > top) throw new BootImageException($"{name}: initrd of {initrd.Length} bytes does not fit below 0x{top:X}");

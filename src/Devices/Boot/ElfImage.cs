@@ -19,18 +19,19 @@ public sealed class ElfImage
     public bool Is64 { get; }
     public ulong Entry { get; }
     public IReadOnlyList<Segment> Segments { get; }
-    private readonly byte[] _data;
+    private readonly ReadOnlyMemory<byte> _data;
     private readonly string _name;
 
     public static bool IsElf(ReadOnlySpan<byte> data) => data.Length >= 16 && data[0] == 0x7F && data[1] == 'E' && data[2] == 'L' && data[3] == 'F';
 
-    public ElfImage(byte[] data, string name)
+    public ElfImage(ReadOnlyMemory<byte> data, string name)
     {
         _data = data;
         _name = name;
-        if (!IsElf(data)) throw Bad("not an ELF file");
-        Is64 = data[4] switch { 1 => false, 2 => true, _ => throw Bad($"unknown ELF class {data[4]}") };
-        if (data[5] != 1) throw Bad("not little-endian");
+        var d = data.Span;
+        if (!IsElf(d)) throw Bad("not an ELF file");
+        Is64 = d[4] switch { 1 => false, 2 => true, _ => throw Bad($"unknown ELF class {d[4]}") };
+        if (d[5] != 1) throw Bad("not little-endian");
         int hdrSize = Is64 ? 64 : 52;
         if (data.Length < hdrSize) throw Bad("ELF header truncated");
         ushort machine = U16(18);
@@ -57,11 +58,11 @@ public sealed class ElfImage
     }
 
     private BootImageException Bad(string what) => new($"{_name}: {what}");
-    private ushort U16(int o) => BinaryPrimitives.ReadUInt16LittleEndian(_data.AsSpan(o));
-    private uint U32(int o) => BinaryPrimitives.ReadUInt32LittleEndian(_data.AsSpan(o));
-    private ulong U64(int o) => BinaryPrimitives.ReadUInt64LittleEndian(_data.AsSpan(o));
+    private ushort U16(int o) => BinaryPrimitives.ReadUInt16LittleEndian(_data.Span[o..]);
+    private uint U32(int o) => BinaryPrimitives.ReadUInt32LittleEndian(_data.Span[o..]);
+    private ulong U64(int o) => BinaryPrimitives.ReadUInt64LittleEndian(_data.Span[o..]);
 
-    public ReadOnlySpan<byte> FileBytes(Segment s) => _data.AsSpan((int)s.Offset, (int)s.FileSize);
+    public ReadOnlySpan<byte> FileBytes(Segment s) => _data.Span.Slice((int)s.Offset, (int)s.FileSize);
 
     /// <summary>All notes of all PT_NOTE segments.</summary>
     public IEnumerable<Note> Notes()
@@ -77,8 +78,8 @@ public sealed class ElfImage
                 long descAt = nameAt + (((long)namesz + 3) & ~3L);
                 long next = descAt + (((long)descsz + 3) & ~3L);
                 if (next > end || namesz > 256) break;
-                string name = Encoding.ASCII.GetString(_data, nameAt, (int)namesz).TrimEnd('\0');
-                yield return new Note(name, type, _data.AsSpan((int)descAt, (int)descsz).ToArray());
+                string name = Encoding.ASCII.GetString(_data.Span.Slice(nameAt, (int)namesz)).TrimEnd('\0');
+                yield return new Note(name, type, _data.Span.Slice((int)descAt, (int)descsz).ToArray());
                 o = (int)next;
             }
         }

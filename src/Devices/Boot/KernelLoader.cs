@@ -7,11 +7,11 @@ public enum KernelFormat { Unknown, BzImage, ElfPvh, Multiboot }
 /// <summary>Picks the boot protocol from the image's contents (not its name) and runs that loader.</summary>
 public static class KernelLoader
 {
-    public static KernelFormat Detect(byte[] kernel, string name)
+    public static KernelFormat Detect(ReadOnlyMemory<byte> kernel, string name)
     {
-        if (LinuxLoader.IsBzImage(kernel)) return KernelFormat.BzImage;
-        if (ElfImage.IsElf(kernel) && PvhLoader.FindEntry(new ElfImage(kernel, name)) is not null) return KernelFormat.ElfPvh;
-        if (MultibootLoader.FindHeader(kernel) >= 0) return KernelFormat.Multiboot;
+        if (LinuxLoader.IsBzImage(kernel.Span)) return KernelFormat.BzImage;
+        if (ElfImage.IsElf(kernel.Span) && PvhLoader.FindEntry(new ElfImage(kernel, name)) is not null) return KernelFormat.ElfPvh;
+        if (MultibootLoader.FindHeader(kernel.Span) >= 0) return KernelFormat.Multiboot;
         return KernelFormat.Unknown;
     }
 

@@ -18,7 +18,7 @@ public static class LinuxLoader
 
     public static BootCpuState Load(BootEnvironment env, BootImage img)
     {
-        var k = img.Kernel;
+        var k = img.Kernel.Span;
         string name = img.KernelName;
         if (!IsBzImage(k)) throw new BootImageException($"{name}: not a bzImage (no boot sector signature or HdrS header)");
         ushort version = U16(k, 0x206);
@@ -28,9 +28,9 @@ public static class LinuxLoader
         int setupSects = k[0x1F1] == 0 ? 4 : k[0x1F1];
         int setupSize = (setupSects + 1) * 512;
         if (setupSize >= k.Length) throw new BootImageException($"{name}: setup of {setupSize} bytes is larger than the file");
-        var pm = k.AsSpan(setupSize);
+        var pm = k[setupSize..];
         bool relocatable = k[0x234] != 0;
-        ulong pref = BinaryPrimitives.ReadUInt64LittleEndian(k.AsSpan(0x258));
+        ulong pref = BinaryPrimitives.ReadUInt64LittleEndian(k[0x258..]);
         uint initSize = U32(k, 0x260);
         uint initrdMax = U32(k, 0x22C);
         uint cmdlineSize = U32(k, 0x238);
@@ -42,15 +42,16 @@ public static class LinuxLoader
 
         var zp = new byte[4096];
         int hdrEnd = 0x202 + k[0x201];
-        k.AsSpan(HdrStart, Math.Min(hdrEnd, k.Length) - HdrStart).CopyTo(zp.AsSpan(HdrStart));
+        k[HdrStart..Math.Min(hdrEnd, k.Length)].CopyTo(zp.AsSpan(HdrStart));
         zp[0x210] = 0xFF;                                          // type_of_loader: undefined
         zp[0x211] |= 0x80 | 0x01;                                  // CAN_USE_HEAP | LOADED_HIGH
         W16(zp, 0x224, 0xFE00);                                    // heap_end_ptr
         W16(zp, 0x1FA, 0xFFFF);                                    // vid_mode: normal
         BootSupport.WriteCmdline(env, img.CommandLine, cmdlineSize == 0 ? 256 : Math.Min((ulong)cmdlineSize + 1, BootSupport.CmdlineMax));
         W32(zp, 0x228, (uint)BootSupport.CmdlineAddr);
-        if (img.Initrd is { } initrd)
+        if (img.Initrd is { } initrdMem)
         {
+            var initrd = initrdMem.Span;
             ulong addr = BootSupport.PlaceInitrd(env, initrd, img.InitrdName ?? "initrd", initrdMax == 0 ? 0x37FF_FFFF : initrdMax, load + need);
             W32(zp, 0x218, (uint)addr);
             W32(zp, 0x21C, (uint)initrd.Length);
@@ -69,8 +70,8 @@ public static class LinuxLoader
         return BootSupport.LongModeState(load + 0x200, BootSupport.ZeroPageAddr);
     }
 
-    private static ushort U16(byte[] b, int o) => BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(o));
-    private static uint U32(byte[] b, int o) => BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(o));
+    private static ushort U16(ReadOnlySpan<byte> b, int o) => BinaryPrimitives.ReadUInt16LittleEndian(b[o..]);
+    private static uint U32(ReadOnlySpan<byte> b, int o) => BinaryPrimitives.ReadUInt32LittleEndian(b[o..]);
     private static void W16(byte[] b, int o, ushort v) => BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(o), v);
     private static void W32(byte[] b, int o, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(o), v);
 }

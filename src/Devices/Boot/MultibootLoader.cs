@@ -32,7 +32,7 @@ public static class MultibootLoader
 
     public static BootCpuState Load(BootEnvironment env, BootImage img)
     {
-        var k = img.Kernel;
+        var k = img.Kernel.Span;
         string name = img.KernelName;
         int h = FindHeader(k);
         if (h < 0) throw new BootImageException($"{name}: no Multiboot header in the first 8 KiB");
@@ -50,7 +50,7 @@ public static class MultibootLoader
             if (fileStart < 0) throw new BootImageException($"{name}: load_addr 0x{loadAddr:X} lies before the start of the file");
             long length = loadEnd == 0 ? k.Length - fileStart : (long)loadEnd - loadAddr;
             if (length < 0 || fileStart + length > k.Length) throw new BootImageException($"{name}: load_end_addr 0x{loadEnd:X} lies beyond the file");
-            BootSupport.Write(env, loadAddr, k.AsSpan((int)fileStart, (int)length), $"kernel {name}");
+            BootSupport.Write(env, loadAddr, k.Slice((int)fileStart, (int)length), $"kernel {name}");
             kernelEnd = loadAddr + (ulong)length;
             if (bssEnd != 0)
             {
@@ -62,7 +62,7 @@ public static class MultibootLoader
         else
         {
             if (!ElfImage.IsElf(k)) throw new BootImageException($"{name}: Multiboot kernel is neither ELF nor uses the address fields (flag 16)");
-            var elf = new ElfImage(k, name);
+            var elf = new ElfImage(img.Kernel, name);
             kernelEnd = PvhLoader.LoadSegments(env, name, elf);
             entry = elf.Entry;
         }
@@ -77,8 +77,9 @@ public static class MultibootLoader
         W32(mbi, 8, upper);
         BootSupport.WriteCmdline(env, img.CommandLine, BootSupport.CmdlineMax);
         W32(mbi, 16, (uint)BootSupport.CmdlineAddr);
-        if (img.Initrd is { } initrd)
+        if (img.Initrd is { } initrdMem)
         {
+            var initrd = initrdMem.Span;
             ulong at = BootSupport.PlaceInitrd(env, initrd, img.InitrdName ?? "initrd", 0xFFFF_FFFF, kernelEnd);
             var mod = new byte[16];
             W32(mod, 0, (uint)at);
@@ -113,6 +114,6 @@ public static class MultibootLoader
         return s;
     }
 
-    private static uint U32(byte[] b, int o) => BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(o));
+    private static uint U32(ReadOnlySpan<byte> b, int o) => BinaryPrimitives.ReadUInt32LittleEndian(b[o..]);
     private static void W32(byte[] b, int o, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(o), v);
 }

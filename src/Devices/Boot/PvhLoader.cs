@@ -49,8 +49,9 @@ public static class PvhLoader
         BinaryPrimitives.WriteUInt64LittleEndian(si.AsSpan(32), env.RsdpAddress);
         BinaryPrimitives.WriteUInt64LittleEndian(si.AsSpan(40), memmapAddr);
         BinaryPrimitives.WriteUInt32LittleEndian(si.AsSpan(48), (uint)e820.Count);
-        if (img.Initrd is { } initrd)
+        if (img.Initrd is { } initrdMem)
         {
+            var initrd = initrdMem.Span;
             ulong addr = BootSupport.PlaceInitrd(env, initrd, img.InitrdName ?? "initrd", 0xFFFF_FFFF, kernelEnd);
             var mod = new byte[32];
             BinaryPrimitives.WriteUInt64LittleEndian(mod, addr);

@@ -186,8 +186,9 @@ public sealed class DevApic : PdmDevice, IPerCpuMmioDevice, ICpuInterruptControl
                 l.ExtIntPending = false;
                 return _pic.Acknowledge();
             }
-            // The request went away between the check and the acknowledge: the spurious vector.
-            return l.HwEnabled ? (int)(l.Svr & 0xFF) : -1;
+            // The request went away between the line going up and the acknowledge: nothing to deliver
+            // (the CPU carries on; its INTR line is lowered right after this).
+            return -1;
         }
     }
 

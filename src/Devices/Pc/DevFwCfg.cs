@@ -20,6 +20,7 @@ public sealed class DevFwCfg : PdmDevice, IIoPortDevice
     private const uint DmaError = 1, DmaRead = 2, DmaSkip = 4, DmaSelect = 8, DmaWrite = 0x10;
     public const ulong DmaSignature = 0x51454D5520434647;   // "QEMU CFG"
 
+    private static readonly byte[] s_zeros = new byte[64 * 1024];
     private readonly Dictionary<ushort, byte[]> _items = new();
     private readonly List<(string Name, ushort Key)> _files = new();
     private ushort _selector;
@@ -163,13 +164,14 @@ public sealed class DevFwCfg : PdmDevice, IIoPortDevice
                 uint n = Math.Min(length, avail);
                 if ((control & DmaRead) != 0)
                 {
+                    // The whole destination must be RAM before anything is written (a bad length is an error, not a long loop).
+                    if (!Ctx.PhysMap.IsRam(address, length)) throw new GuestMemoryException("DMA destination is not RAM");
                     if (n > 0) mem.Write(address, item.AsSpan((int)_offset, (int)n));
-                    // Past the end of the item the guest gets zeros, in bounded chunks.
-                    Span<byte> zeros = stackalloc byte[256];
+                    // Past the end of the item the guest gets zeros.
                     for (ulong done = n; done < length;)
                     {
-                        int c = (int)Math.Min(256, length - done);
-                        mem.Write(address + done, zeros[..c]);
+                        int c = (int)Math.Min((ulong)s_zeros.Length, length - done);
+                        mem.Write(address + done, s_zeros.AsSpan(0, c));
                         done += (ulong)c;
                     }
                 }

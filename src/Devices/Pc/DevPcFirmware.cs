@@ -38,11 +38,15 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         _acpi = cfg.GetBool("Acpi", true);
         CheckReadable(_kernel, "kernel");
         if (_initrd is not null) CheckReadable(_initrd, "initrd");
-        var head = ReadFile(_kernel, "kernel");
-        Format = KernelLoader.Detect(head, _kernel);
+        int size;
+        using (var k = new MappedFile(_kernel, "kernel"))
+        {
+            Format = KernelLoader.Detect(k.Memory, _kernel);
+            size = k.Memory.Length;
+        }
         if (Format == KernelFormat.Unknown)
             throw new BootImageException($"{_kernel}: not a bzImage, a PVH ELF kernel or a Multiboot kernel");
-        ctx.LogRel($"kernel {_kernel} ({Format}, {head.Length / 1024} KiB), initrd {_initrd ?? "none"}, command line \"{_cmdline}\"");
+        ctx.LogRel($"kernel {_kernel} ({Format}, {size / 1024} KiB), initrd {_initrd ?? "none"}, command line \"{_cmdline}\"");
     }
 
     private static void CheckReadable(string path, string what)
@@ -50,20 +54,14 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} '{path}' does not exist");
     }
 
-    private static byte[] ReadFile(string path, string what)
-    {
-        try { return File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new IOException($"cannot read the {what} '{path}': {e.Message}"); }
-    }
 
     public BootCpuState PrepareBoot()
     {
         var e820 = E820Map.ForPc(_lowRamEnd, _highRam);
         ulong rsdp = 0;
-        if (_acpi && Ctx.Find<DevAcpiPm>() is { } pm && Ctx.Find<DevIoApic>() is { } ioapic)
+        if (_acpi && Ctx.Find<DevAcpiPm>() is { } pm)
         {
-            var platform = new AcpiPlatform(Ctx.CpuCount, pm.PmBase, pm.SciIrq, ioapic.ApicId, DevIoApic.DefaultBase,
+            var platform = new AcpiPlatform(Ctx.CpuCount, pm.PmBase, pm.SciIrq, Ctx.Find<DevIoApic>()?.ApicId, DevIoApic.DefaultBase,
                 DevApic.DefaultBase, Ctx.Find<DevHpet>() is null ? null : DevHpet.DefaultBase, DevHpet.CapabilitiesLow, _lowRamEnd, DevAcpiPm.S5Type);
             var (blob, at) = AcpiTables.Build(platform, AcpiBase);
             if (blob.Length > 0x20000) throw new InvalidOperationException("ACPI tables do not fit in 0xE0000-0xFFFFF");
@@ -73,7 +71,11 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         RsdpAddress = rsdp;
         Ctx.Find<DevFwCfg>()?.AddFile("etc/e820", e820.ToBytes());
         var env = new BootEnvironment(Ctx.PhysMap, e820, rsdp, _lowRamEnd);
-        var img = new BootImage(ReadFile(_kernel, "kernel"), _kernel, _initrd is null ? null : ReadFile(_initrd, "initrd"), _initrd, _cmdline);
+        // Mapped, not read: the images go from the page cache straight into guest RAM, and nothing of
+        // them stays in the VM process afterwards.
+        using var kernel = new MappedFile(_kernel, "kernel");
+        using var initrd = _initrd is null ? null : new MappedFile(_initrd, "initrd");
+        var img = new BootImage(kernel.Memory, _kernel, initrd?.Memory, _initrd, _cmdline);
         var state = KernelLoader.Load(env, img, out var format);
         Format = format;
         Ctx.LogRel($"loaded {format} kernel; entry 0x{state.Rip:X} in {state.Mode} mode; ACPI RSDP at 0x{rsdp:X}");

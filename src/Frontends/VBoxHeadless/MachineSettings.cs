@@ -42,6 +42,7 @@ public static class MachineSettings
         return new PcMachineConfig
         {
             DebugExitPort = debugExit,
+            TripleFaultReset = m.GetCPUProperty(CpuPropertyType.TripleFaultReset),
             RamBytes = (ulong)m.MemorySize << 20,
             Cpus = (int)m.CPUCount,
             Kernel = kernel.Length == 0 ? null : kernel,
@@ -49,6 +50,7 @@ public static class MachineSettings
             CmdLine = cmdline,
             Uarts = uarts,
             Acpi = m.ACPIEnabled,
+            IoApic = m.IOAPICEnabled,
             Hpet = m.HPETEnabled,
             RtcUseUtc = m.RTCUseUTC,
             Uuid = m.HardwareUUID == Guid.Empty ? m.Id : m.HardwareUUID,

@@ -61,7 +61,7 @@ public interface IVirtualCpu
     /// <summary>Replaces the whole architectural state (validated: bad values throw ArgumentException).</summary>
     void SetState(in CpuContext ctx);
 
-    /// <summary>RESET: the power-on state (the BSP starts at F000:FFF0; APs wait for a startup IPI).</summary>
+    /// <summary>RESET: the power-on state (the BSP starts at F000:FFF0; APs may wait for a startup IPI, engine-configured).</summary>
     void Reset();
 
     /// <summary>

@@ -24,7 +24,8 @@ public sealed record VmTermination(int ExitCode, string Reason);
 /// devices, SSM and EM, built from a CFGM tree. A single controller thread (<see cref="Run"/>) performs
 /// every state change (power-on, pause, save, reset, power-off) from a request queue, so devices and
 /// vCPUs only ever post requests and never block on the VM's own state changes.
-/// CFGM root values: RamSize (bytes), NumCPUs, RamHoleStart (default 0xE0000000), TripleFaultReset.
+/// CFGM root values: RamSize (bytes), NumCPUs, RamHoleStart (default 0xE0000000); /EM/TripleFaultReset
+/// (a triple fault resets the machine instead of stopping it).
 /// </summary>
 public sealed class VirtualMachine : IVmRequests, IDisposable
 {
@@ -66,7 +67,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         RamSize = root.GetInteger("RamSize", 128UL << 20, 4UL << 20, 1UL << 40);
         if ((RamSize & 0xFFFFF) != 0) throw new CfgmException($"CFGM: /RamSize = {RamSize} is not a whole number of MiB");
         ulong hole = root.GetInteger("RamHoleStart", DefaultRamHole, 0x1000_0000, DefaultRamHole);
-        _tripleFaultReset = root.GetBool("TripleFaultReset", false);
+        _tripleFaultReset = root.GetChild("EM")?.GetBool("TripleFaultReset", false) ?? false;
         LowRamEnd = Math.Min(RamSize, hole);
         HighRamSize = RamSize - LowRamEnd;
 
@@ -225,6 +226,9 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
             Log.Write($"SSM: restored {savedState} in {sw.ElapsedMilliseconds} ms");
             Restored?.Invoke(savedState);
         }
+        var self = Process.GetCurrentProcess();
+        Log.Write($"VM: starting guest execution {(DateTime.Now - self.StartTime).TotalMilliseconds:F0} ms after process start " +
+                  $"({self.TotalProcessorTime.TotalMilliseconds:F0} ms CPU)");
         Resume();
         while (true)
         {

@@ -268,9 +268,11 @@ public static unsafe class Decoder
         if ((f & OpF.X87) != 0)
         {
             int row = b - 0xD8;
-            h = (delegate*<IemCpu, ref DecodedInstr, void>)(isMem ? table.X87Mem[row * 8 + ((modrm >> 3) & 7)] : table.X87Reg[row * 64 + (modrm & 63)]);
+            int slot = isMem ? row * 8 + ((modrm >> 3) & 7) : row * 64 + (modrm & 63);
+            h = (delegate*<IemCpu, ref DecodedInstr, void>)(isMem ? table.X87Mem[slot] : table.X87Reg[slot]);
             if ((pfx & Pfx.Lock) != 0) { h = &Handlers.Ud; d.Flags |= InstrFlags.Invalid; }
             else if (h == null) { h = &Handlers.FpuUnavailable; d.Flags |= InstrFlags.Unimplemented; }
+            else if (isMem ? table.X87MemInvalid[slot] : table.X87RegInvalid[slot]) d.Flags |= InstrFlags.Invalid;
         }
         else
         {
@@ -286,7 +288,9 @@ public static unsafe class Decoder
             if (h != null && set.Valid != null && !set.Valid(ref d, mode)) h = null;
             if (h == null)
             {
-                if ((pfx & Pfx.Lock) == 0 && (f & OpF.Sse) != 0) { h = &Handlers.SseUnavailable; d.Flags |= InstrFlags.Unimplemented; }
+                // Nothing registered in SSE space: the #UD/#NM default. A registered set with a null form: invalid.
+                if ((pfx & Pfx.Lock) == 0 && (f & OpF.Sse) != 0 && table.IsUnregistered(map, b, pcol, (modrm >> 3) & 7))
+                { h = &Handlers.SseUnavailable; d.Flags |= InstrFlags.Unimplemented; }
                 else { h = &Handlers.Ud; d.Flags |= InstrFlags.Invalid; }
             }
         }

@@ -5,7 +5,8 @@ namespace SharpBox.Vmm.Iem;
 /// <summary>
 /// Handlers for one opcode form, specialised by operand size (16/32/64; 8-bit forms are separate
 /// opcodes and fill all three) and by register vs memory operand, plus the LOCK-prefixed memory
-/// variants (null = LOCK is invalid there → #UD).
+/// variants. A null member means that form is an invalid encoding: the decoder marks it
+/// <see cref="InstrFlags.Invalid"/> and it raises #UD (which outranks #NM for undefined opcodes).
 /// </summary>
 public unsafe struct HandlerSet
 {
@@ -46,6 +47,8 @@ public sealed unsafe class HandlerTable
     private int _count = 1;                                    // slot 0 = empty
     internal readonly nint[] X87Mem = new nint[8 * 8];           // [(op-D8)*8 + reg]
     internal readonly nint[] X87Reg = new nint[8 * 64];          // [(op-D8)*64 + (modrm & 63)]
+    internal readonly bool[] X87MemInvalid = new bool[8 * 8];
+    internal readonly bool[] X87RegInvalid = new bool[8 * 64];
 
     private static int Key(OpMap map, int op, int pfx, int reg) => ((((int)map << 8) | op) << 5) | (pfx << 3) | reg;
 
@@ -70,18 +73,24 @@ public sealed unsafe class HandlerTable
         delegate*<IemCpu, ref DecodedInstr, void> mem, int? modrmReg = null, InstrFlags flags = 0) =>
         Set(map, opcode, HandlerSet.RegMem(reg, mem, flags), pfx, modrmReg);
 
-    /// <summary>x87 memory form: opcode D8..DF with ModRM.reg = <paramref name="reg"/>.</summary>
-    public void SetX87Mem(byte opcode, int reg, delegate*<IemCpu, ref DecodedInstr, void> h)
+    /// <summary>
+    /// x87 memory form: opcode D8..DF with ModRM.reg = <paramref name="reg"/>. <paramref name="invalid"/>
+    /// marks a reserved encoding whose handler raises the fault itself (the ESC space traps to #NM under
+    /// CR0.EM/TS before it is found undefined), so decoders and tests know it is not an instruction.
+    /// </summary>
+    public void SetX87Mem(byte opcode, int reg, delegate*<IemCpu, ref DecodedInstr, void> h, bool invalid = false)
     {
         if (opcode < 0xD8 || reg is < 0 or > 7) throw new ArgumentOutOfRangeException(nameof(opcode));
         X87Mem[(opcode - 0xD8) * 8 + reg] = (nint)h;
+        X87MemInvalid[(opcode - 0xD8) * 8 + reg] = invalid;
     }
 
-    /// <summary>x87 register form: opcode D8..DF and the full ModRM byte C0..FF.</summary>
-    public void SetX87Reg(byte opcode, byte modrm, delegate*<IemCpu, ref DecodedInstr, void> h)
+    /// <summary>x87 register form: opcode D8..DF and the full ModRM byte C0..FF (see <see cref="SetX87Mem"/> for <paramref name="invalid"/>).</summary>
+    public void SetX87Reg(byte opcode, byte modrm, delegate*<IemCpu, ref DecodedInstr, void> h, bool invalid = false)
     {
         if (opcode < 0xD8 || modrm < 0xC0) throw new ArgumentOutOfRangeException(nameof(modrm));
         X87Reg[(opcode - 0xD8) * 64 + (modrm & 63)] = (nint)h;
+        X87RegInvalid[(opcode - 0xD8) * 64 + (modrm & 63)] = invalid;
     }
 
     /// <summary>x87 register form for all eight ST(i) of one ModRM.reg row (e.g. FADD ST0,ST(i)).</summary>
@@ -92,6 +101,10 @@ public sealed unsafe class HandlerTable
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ref HandlerSet Lookup(OpMap map, int op, int pfx, int reg) => ref _sets[_index[Key(map, op, pfx, reg)]];
+
+    /// <summary>True when nothing was registered for this slot (as opposed to a set with a null = invalid form).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool IsUnregistered(OpMap map, int op, int pfx, int reg) => _index[Key(map, op, pfx, reg)] == 0;
 
     private ushort Add(in HandlerSet set)
     {

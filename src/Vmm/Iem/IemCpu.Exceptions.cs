@@ -41,6 +41,7 @@ public enum EventType
 public sealed unsafe partial class IemCpu
 {
     private readonly GuestFault _fault;
+    private bool _pushRf;
     private readonly BlockRestart _restart;
 
     /// <summary>Raises a guest exception; the current instruction is abandoned (its RIP is reported).</summary>
@@ -78,11 +79,16 @@ public sealed unsafe partial class IemCpu
         {
             try
             {
+                // Faults push RFLAGS with RF set, so an instruction breakpoint does not fire again when the
+                // handler returns to the faulting instruction (not for #DB itself, nor traps and interrupts).
+                _pushRf = type == EventType.Exception && vector != Xcpt.DB;
                 DeliverEvent(vector, type, errorCode, hasErr);
+                _pushRf = false;
                 return;
             }
             catch (GuestFault f)
             {
+                _pushRf = false;
                 Rip = faultRip;
                 if (vector == Xcpt.DF) { EnterShutdown(); return; }
                 int second = f.Vector;
@@ -131,7 +137,7 @@ public sealed unsafe partial class IemCpu
         if (!cs.IsCode || cs.Dpl > Cpl) RaiseXcpt(Xcpt.GP, (sel & 0xFFFC) | ext);
         if (!cs.Present) RaiseXcpt(Xcpt.NP, (sel & 0xFFFC) | ext);
         int psize = gate32 ? 4 : 2;
-        uint oldFlags = GetEflags();
+        uint oldFlags = GetEflags() | (_pushRf ? RFlags.RF : 0);
         int newCpl = cs.Conforming ? Cpl : cs.Dpl;
         if (offset > cs.Limit) RaiseXcpt(Xcpt.GP, 0);
 
@@ -236,7 +242,7 @@ public sealed unsafe partial class IemCpu
         else sp = R(4);
         if (!IsCanonical(sp)) RaiseXcpt(stackSwitch ? Xcpt.TS : Xcpt.SS, stackSwitch ? ext : ext);
         sp &= ~0xFUL;
-        uint oldFlags = GetEflags();
+        uint oldFlags = GetEflags() | (_pushRf ? RFlags.RF : 0);
         Span<ulong> vals = stackalloc ulong[6];
         int k = 0;
         vals[k++] = Segs[SegIdx.SS].Sel; vals[k++] = R(4); vals[k++] = oldFlags;

@@ -142,7 +142,7 @@ public sealed unsafe partial class IemCpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Linear(int seg, ulong ea, int size, bool write)
     {
-        ref SegCache s = ref Segs[seg];
+        ref SegCache s = ref Unsafe.Add(ref Segs[0], seg);
         if ((long)(ea + (ulong)(size - 1)) > (write ? s.WrLim : s.RdLim)) SegCheckSlow(seg, ea, size, write);
         return (s.Base + ea) & LinMask;
     }
@@ -369,7 +369,7 @@ public sealed unsafe partial class IemCpu
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ReadSlowBytes(ulong lin, Span<byte> dst, int seg)
     {
-        CheckAlign(lin, Math.Min(dst.Length, 16), seg);
+        CheckAlign(lin, dst.Length, seg);
         bool user = Cpl == 3;
         int first = Math.Min(dst.Length, 0x1000 - (int)(lin & 0xFFF));
         ulong pa1 = Translate(lin, KindR, user, seg, first);
@@ -398,7 +398,7 @@ public sealed unsafe partial class IemCpu
 
     private void WriteSlowBytes(ulong lin, ReadOnlySpan<byte> src, int seg)
     {
-        CheckAlign(lin, Math.Min(src.Length, 16), seg);
+        CheckAlign(lin, src.Length, seg);
         bool user = Cpl == 3;
         // Translate every page first so a fault leaves memory untouched.
         Span<ulong> pages = stackalloc ulong[(src.Length >> 12) + 2];
@@ -420,11 +420,29 @@ public sealed unsafe partial class IemCpu
         }
     }
 
-    /// <summary>#AC: CR0.AM, EFLAGS.AC, CPL 3 and a misaligned data access.</summary>
+    /// <summary>#AC: CR0.AM, EFLAGS.AC, CPL 3 and a misaligned data access. It ranks below a non-canonical
+    /// address (#GP/#SS) and above #PF (measured on hardware). Only power-of-two sizes imply an alignment;
+    /// callers with other operands (x87 m80, FSTENV/FSAVE images) use <see cref="CheckAlignment"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CheckAlign(ulong lin, int size, int seg)
     {
-        if (_setR == SetDummy && size > 1 && (lin & (ulong)(Math.Min(size, 16) - 1)) != 0) RaiseXcpt(Xcpt.AC, 0);
+        int a = size == 512 ? 16 : size;                      // FXSAVE/FXRSTOR: 16
+        if (_setR == SetDummy && a > 1 && a <= 16 && (a & (a - 1)) == 0 && (lin & (ulong)(a - 1)) != 0) RaiseAlignment(lin, seg);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RaiseAlignment(ulong lin, int seg)
+    {
+        if (LongModeActive && !IsCanonical(lin)) RaiseXcpt(seg == SegIdx.SS ? Xcpt.SS : Xcpt.GP, 0);
+        RaiseXcpt(Xcpt.AC, 0);
+    }
+
+    /// <summary>#AC for an operand whose alignment is not its size (x87 m80: 8, FSTENV/FSAVE images: 2 or 4).
+    /// Call it before the access, after nothing else: segment checks and a non-canonical address come first.</summary>
+    public void CheckAlignment(int seg, ulong ea, int alignment, bool write = false)
+    {
+        if (_setR != SetDummy || ((Segs[seg].Base + ea) & (ulong)(alignment - 1)) == 0) return;
+        RaiseAlignment(Linear(seg, ea, alignment, write), seg);
     }
 
     // ======================= implicit supervisor (system) accesses =======================
@@ -480,6 +498,11 @@ public sealed unsafe partial class IemCpu
         ulong pageBase = pa & ~0xFFFUL;
         // Fill the TLB for plain memory.
         int set = kind == KindR ? _setR : kind == KindW ? _setW : _setX;
+        if (HwBreakpointsActive && kind != KindX)
+        {
+            CheckDataBreakpoints(lin, size, kind == KindW);
+            if (PageHasDataBreakpoint(lin & ~0xFFFUL)) set = SetDummy;
+        }
         if (set != SetDummy)
         {
             PhysPageKind k = Bus.LookupPage(pageBase, out byte* host);

@@ -195,7 +195,9 @@ public sealed unsafe partial class IemCpu
             Rip = next;
             _executed += n;
             _curBlock = -1;
-            if (_pending != 0 || _executed >= _budget) return;
+            int pend = _pending;
+            // An interrupt request with IF=0 only matters once IF is set, and whatever sets IF ends its block.
+            if ((pend != 0 && (pend != PendIntr || (Eflags & RFlags.IF) != 0)) || _executed >= _budget) return;
             int nb;
             int epoch = LinkEpoch;
             if (b.LinkRip0 == next && b.LinkEpoch0 == epoch) nb = b.Link0;
@@ -273,7 +275,7 @@ public sealed unsafe partial class IemCpu
         if ((p & PendStep) != 0)
         {
             bool tf = (Eflags & RFlags.TF) != 0;
-            if (!tf && !_debugStep && _breakpoints.Length == 0) { ClearPending(PendStep); return VcpuExitReason.None; }
+            if (!tf && !_debugStep && _breakpoints.Length == 0 && !HwBreakpointsActive) { ClearPending(PendStep); return VcpuExitReason.None; }
             if (_breakpoints.Length > 0 && !_skipBreakpointOnce)
             {
                 ulong lin = (Segs[SegIdx.CS].Base + Rip) & LinMask;
@@ -306,7 +308,9 @@ public sealed unsafe partial class IemCpu
     /// <summary>Executes exactly one instruction, decoded fresh (TF, debugger, shadows, MMIO code, tight budgets).</summary>
     private void StepOne()
     {
+        if (HwBreakpointsActive && InstructionBreakpointHit()) return;
         bool tf = (Eflags & RFlags.TF) != 0;
+        _dataHits = 0;
         Span<byte> buf = stackalloc byte[Decoder.MaxLength];
         InstrRip = Rip;
         int n = FetchForDecode(Rip, buf, out _);
@@ -324,12 +328,18 @@ public sealed unsafe partial class IemCpu
         InstrRip = Rip;
         Rip = InstrRip + (ulong)len;
         bool wasSoftInt = _stepInstr.Map == OpMap.Primary && _stepInstr.Opcode is 0xCC or 0xCD or 0xCE or 0xF1;
+        bool rfBefore = (Eflags & RFlags.RF) != 0;
         _stepInstr.Handler(this, ref _stepInstr);
         Rip &= IpMask;
         _executed++;
-        if (tf && !wasSoftInt)
+        // RF suppresses instruction breakpoints for one instruction; IRET loading it is not that instruction.
+        if (rfBefore && !(_stepInstr.Map == OpMap.Primary && _stepInstr.Opcode == 0xCF)) Eflags &= ~RFlags.RF;
+        uint hits = _dataHits;
+        _dataHits = 0;
+        if ((tf && !wasSoftInt) || hits != 0)
         {
-            Dr[6] |= 1UL << 14;   // BS
+            Dr[6] = (Dr[6] & ~0xFUL) | hits;
+            if (tf && !wasSoftInt) Dr[6] |= 1UL << 14;   // BS
             InstrRip = Rip;
             DeliverException(Xcpt.DB, 0, false);
         }

@@ -5,8 +5,8 @@ using SharpBox.Vmm.Em;
 
 namespace SharpBox.Vmm.Iem;
 
-/// <summary>IEM's working copy of a segment register: the architectural cache plus precomputed fast-path checks.</summary>
-[StructLayout(LayoutKind.Sequential)]
+/// <summary>IEM's working copy of a segment register: the architectural cache plus precomputed fast-path checks (64 bytes, so indexing is a shift).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
 public struct SegCache
 {
     /// <summary>Base used for address computation (0 for ES/CS/SS/DS in 64-bit mode).</summary>
@@ -176,6 +176,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         MemoryMarshal.AsBytes(new ReadOnlySpan<FxSaveBytes>(in c.Fx)).CopyTo(new Span<byte>(Fx, 512));
         ModeChanged();
         FlushTlb(true);
+        DebugRegistersChanged();
     }
 
     private static void ValidateState(in CpuContext c)
@@ -201,7 +202,8 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         _pending = 0;
         SetState(in c);
         _pending |= keep;
-        _waitSipi = CpuIndex != 0 && Machine.ApsStartHalted;
+        _waitSipi = CpuIndex != 0 && Machine.ApsWaitForSipi;
+        Halted = CpuIndex != 0 && Machine.ApsStartHalted;
         FlushCodeCache();
     }
 
@@ -216,6 +218,7 @@ public sealed unsafe partial class IemCpu : IVirtualCpu, IDisposable
         var mtrrFixed = MtrrFixed; var mtrrVar = MtrrVar; ulong defType = MtrrDefType, pat = Pat, apic = ApicBase;
         Reset();
         MtrrFixed = mtrrFixed; MtrrVar = mtrrVar; MtrrDefType = defType; Pat = pat; ApicBase = apic;
+        _waitSipi = CpuIndex != 0;
     }
 
     /// <summary>Startup IPI: taken by the vCPU's own thread at its next Run (thread-safe).</summary>

@@ -23,8 +23,13 @@ public sealed unsafe class IemMachine
     public ICpuBus Bus { get; }
     public CpuModel Model { get; }
     public HandlerTable Table { get; }
-    /// <summary>Application processors wait for INIT/SIPI in a halted state (true on a PC).</summary>
-    public bool ApsStartHalted { get; init; } = true;
+    /// <summary>After RESET, application processors start with <c>Halted</c> set (for a caller that runs its own wait-for-SIPI logic).</summary>
+    public bool ApsStartHalted { get; init; }
+    /// <summary>
+    /// After RESET, application processors wait for a startup IPI inside IEM (<see cref="IemCpu.Sipi"/>;
+    /// Run returns Halted until then). Off by default: EM may keep that state itself.
+    /// </summary>
+    public bool ApsWaitForSipi { get; init; }
 
     // Two-level table of pinned chunks (pinned so TLB entries may hold raw pointers to them).
     private const int ChunkShift = 12;                        // 4096 pages (16 MiB) per chunk

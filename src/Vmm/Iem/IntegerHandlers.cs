@@ -213,7 +213,7 @@ public static unsafe class IntegerHandlers
         t.Set(OpMap.Map0F, 0x23, new HandlerSet { R16 = &H.MovToDr, R32 = &H.MovToDr, R64 = &H.MovToDr, M16 = &H.MovToDr, M32 = &H.MovToDr, M64 = &H.MovToDr, Valid = &ValidDr });
         X(t, 0x30, &H.Wrmsr, End); X(t, 0x31, &H.Rdtsc); X(t, 0x32, &H.Rdmsr); X(t, 0x33, &H.Rdpmc);
         X(t, 0x34, &H.Sysenter, End); X(t, 0x35, &H.Sysexit, End);
-        for (int i = 0x40; i <= 0x4F; i++) t.Set(OpMap.Map0F, (byte)i, HandlerSet.Sized(&H.Cmov<S16>, &H.Cmov<S32>, &H.Cmov<S64>));
+        RegisterCmov(t);
         RegisterJcc(t, OpMap.Map0F, 0x80);
         for (int i = 0x90; i <= 0x9F; i++) t.Set(OpMap.Map0F, (byte)i, HandlerSet.RegMem(&H.SetccR, &H.SetccM));
         X(t, 0xA0, &H.PushSeg); X(t, 0xA1, &H.PopSeg); X(t, 0xA8, &H.PushSeg); X(t, 0xA9, &H.PopSeg);
@@ -244,10 +244,10 @@ public static unsafe class IntegerHandlers
         t.Set(OpMap.Map0F, 0xB2, HandlerSet.RegMem(null, &H.LoadFarPointer, End));
         t.Set(OpMap.Map0F, 0xB4, HandlerSet.RegMem(null, &H.LoadFarPointer));
         t.Set(OpMap.Map0F, 0xB5, HandlerSet.RegMem(null, &H.LoadFarPointer));
-        t.Set(OpMap.Map0F, 0xB6, HandlerSet.Sized(&H.MovzxB<S16>, &H.MovzxB<S32>, &H.MovzxB<S64>));
-        t.Set(OpMap.Map0F, 0xB7, HandlerSet.Sized(&H.MovzxW<S16>, &H.MovzxW<S32>, &H.MovzxW<S64>));
-        t.Set(OpMap.Map0F, 0xBE, HandlerSet.Sized(&H.MovsxB<S16>, &H.MovsxB<S32>, &H.MovsxB<S64>));
-        t.Set(OpMap.Map0F, 0xBF, HandlerSet.Sized(&H.MovsxW<S16>, &H.MovsxW<S32>, &H.MovsxW<S64>));
+        t.Set(OpMap.Map0F, 0xB6, Set3(&H.MovzxBR<S16>, &H.MovzxBR<S32>, &H.MovzxBR<S64>, &H.MovzxBM<S16>, &H.MovzxBM<S32>, &H.MovzxBM<S64>));
+        t.Set(OpMap.Map0F, 0xB7, Set3(&H.MovzxWR<S16>, &H.MovzxWR<S32>, &H.MovzxWR<S64>, &H.MovzxWM<S16>, &H.MovzxWM<S32>, &H.MovzxWM<S64>));
+        t.Set(OpMap.Map0F, 0xBE, Set3(&H.MovsxBR<S16>, &H.MovsxBR<S32>, &H.MovsxBR<S64>, &H.MovsxBM<S16>, &H.MovsxBM<S32>, &H.MovsxBM<S64>));
+        t.Set(OpMap.Map0F, 0xBF, Set3(&H.MovsxWR<S16>, &H.MovsxWR<S32>, &H.MovsxWR<S64>, &H.MovsxWM<S16>, &H.MovsxWM<S32>, &H.MovsxWM<S64>));
         t.Set(OpMap.Map0F, 0xB8, HandlerSet.Sized(&H.Popcnt<S16>, &H.Popcnt<S32>, &H.Popcnt<S64>), MandatoryPrefix.PF3);
         var bsf = HandlerSet.Sized(&H.Bsf<S16>, &H.Bsf<S32>, &H.Bsf<S64>);
         t.Set(OpMap.Map0F, 0xBC, bsf); t.Set(OpMap.Map0F, 0xBD, bsf);
@@ -256,13 +256,24 @@ public static unsafe class IntegerHandlers
         t.Set(OpMap.Map0F, 0xC0, Set1(&H.XaddR<S8>, &H.XaddM<S8>, &H.XaddM<S8>));
         t.Set(OpMap.Map0F, 0xC1, Set3(&H.XaddR<S16>, &H.XaddR<S32>, &H.XaddR<S64>,
             &H.XaddM<S16>, &H.XaddM<S32>, &H.XaddM<S64>, &H.XaddM<S16>, &H.XaddM<S32>, &H.XaddM<S64>));
-        t.Set(OpMap.Map0F, 0xC3, Set3(null, null, null, null, &H.MovMR<S32>, &H.MovMR<S64>), MandatoryPrefix.None);   // MOVNTI
+        t.Set(OpMap.Map0F, 0xC3, Set3(null, null, null, &H.MovMR<S32>, &H.MovMR<S32>, &H.MovMR<S64>), MandatoryPrefix.None);   // MOVNTI m32 (also with 16-bit operand size), m64
         t.Set(OpMap.Map0F, 0xC7, new HandlerSet { M16 = &H.Group9, M32 = &H.Group9, M64 = &H.Group9, L16 = &H.Group9, L32 = &H.Group9, L64 = &H.Group9 }, reg: 1);
         for (int i = 0xC8; i <= 0xCF; i++) X(t, i, &H.Bswap);
         // 0F 38 F0/F1: MOVBE (no prefix or 66).
         var movbe = Set3(null, null, null, &H.Movbe<S16>, &H.Movbe<S32>, &H.Movbe<S64>);
         t.Set(OpMap.Map0F38, 0xF0, movbe, MandatoryPrefix.None); t.Set(OpMap.Map0F38, 0xF1, movbe, MandatoryPrefix.None);
         t.Set(OpMap.Map0F38, 0xF0, movbe, MandatoryPrefix.P66); t.Set(OpMap.Map0F38, 0xF1, movbe, MandatoryPrefix.P66);
+    }
+
+    private static void Cmov1<C>(HandlerTable t, int op) where C : struct, ICond =>
+        t.Set(OpMap.Map0F, (byte)op, Set3(&H.CmovR<S16, C>, &H.CmovR<S32, C>, &H.CmovR<S64, C>, &H.CmovM<S16, C>, &H.CmovM<S32, C>, &H.CmovM<S64, C>));
+
+    private static void RegisterCmov(HandlerTable t)
+    {
+        Cmov1<CondO>(t, 0x40); Cmov1<CondNO>(t, 0x41); Cmov1<CondB>(t, 0x42); Cmov1<CondAE>(t, 0x43);
+        Cmov1<CondZ>(t, 0x44); Cmov1<CondNZ>(t, 0x45); Cmov1<CondBE>(t, 0x46); Cmov1<CondA>(t, 0x47);
+        Cmov1<CondS>(t, 0x48); Cmov1<CondNS>(t, 0x49); Cmov1<CondP>(t, 0x4A); Cmov1<CondNP>(t, 0x4B);
+        Cmov1<CondL>(t, 0x4C); Cmov1<CondGE>(t, 0x4D); Cmov1<CondLE>(t, 0x4E); Cmov1<CondG>(t, 0x4F);
     }
 
     private static void RegisterJcc(HandlerTable t, OpMap m, int b)

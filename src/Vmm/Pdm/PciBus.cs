@@ -13,7 +13,15 @@ public sealed class PciBus(IoPortSpace ports, PhysicalMemoryMap memory, IrqRoute
 
     internal IoPortSpace Ports => ports;
     internal PhysicalMemoryMap Memory => memory;
-    public Action<string>? Log { get; set; }
+    private Action<string>? _log;
+    private int _logCount;
+
+    /// <summary>Where BAR mapping problems are reported; at most 100 messages, a guest must not flood the log.</summary>
+    public Action<string>? Log
+    {
+        get => _log is null ? null : m => { if (Interlocked.Increment(ref _logCount) <= 100) _log(m); };
+        set => _log = value;
+    }
 
     public IEnumerable<PciFunction> Functions { get { foreach (var f in _functions) if (f is not null) yield return f; } }
 

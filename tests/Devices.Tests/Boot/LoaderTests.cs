@@ -115,7 +115,7 @@ public sealed class LoaderTests : IDisposable
     public void MultibootFlatImageWithModule()
     {
         _mem.WritePhys(0x100000 + 0x30, new byte[] { 0xEE, 0xEE });     // garbage where the bss will be zeroed
-        var s = KernelLoader.Load(Env, new BootImage(MultibootFlat([0xF4, 0xEB, 0xFD]), "mb", [1, 2, 3, 4], "mod.bin", "hello"), out var fmt);
+        var s = KernelLoader.Load(Env, new BootImage(MultibootFlat([0xF4, 0xEB, 0xFD]), "mb", new byte[] { 1, 2, 3, 4 }, "mod.bin", "hello"), out var fmt);
         Assert.Equal(KernelFormat.Multiboot, fmt);
         Assert.Equal(BootCpuMode.Protected32, s.Mode);
         Assert.Equal(0x100020UL, s.Rip);
@@ -172,7 +172,7 @@ public sealed class LoaderTests : IDisposable
     [Fact]
     public void PvhEntryWithStartInfo()
     {
-        var s = KernelLoader.Load(Env, new BootImage(PvhElf(0x100_0000, [0x90, 0xF4]), "vmlinux", [9, 9], "rd", "root=/dev/ram"), out var fmt);
+        var s = KernelLoader.Load(Env, new BootImage(PvhElf(0x100_0000, [0x90, 0xF4]), "vmlinux", new byte[] { 9, 9 }, "rd", "root=/dev/ram"), out var fmt);
         Assert.Equal(KernelFormat.ElfPvh, fmt);
         Assert.Equal(BootCpuMode.Protected32, s.Mode);
         Assert.Equal(0x100_0000UL, s.Rip);

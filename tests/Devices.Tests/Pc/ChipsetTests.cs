@@ -2,6 +2,7 @@ using SharpBox.Devices.Pc;
 
 namespace SharpBox.Devices.Tests.Pc;
 
+[Collection("Timing")]
 public sealed class ChipsetTests : IDisposable
 {
     private readonly TestMachine _m = new();

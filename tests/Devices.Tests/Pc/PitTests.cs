@@ -2,6 +2,7 @@ using SharpBox.Devices.Pc;
 
 namespace SharpBox.Devices.Tests.Pc;
 
+[Collection("Timing")]
 public sealed class PitTests : IDisposable
 {
     private readonly TestMachine _m = new();
@@ -20,13 +21,21 @@ public sealed class PitTests : IDisposable
     {
         _m.Out8(0x43, 0x34);                                  // ch0, lo/hi, mode 2
         _m.Out8(0x40, 0x00); _m.Out8(0x40, 0x00);             // 65536
-        ushort a = ReadCounter(0);
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        Thread.Sleep(20);
-        ushort b = ReadCounter(0);
-        double elapsed = sw.Elapsed.TotalSeconds;
-        int ticks = (a - b + 65536) % 65536;
-        Assert.InRange(ticks, DevPit.Frequency * elapsed * 0.7, DevPit.Frequency * (elapsed + 0.01) * 1.3);
+        // The 16-bit counter wraps every 55 ms: measure a short interval, and retry when the test thread
+        // was descheduled for too long (a loaded machine) rather than misread a wrap.
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            ushort a = ReadCounter(0);
+            Thread.Sleep(10);
+            ushort b = ReadCounter(0);
+            double elapsed = sw.Elapsed.TotalSeconds;
+            if (elapsed > 0.045) continue;
+            int ticks = (a - b + 65536) % 65536;
+            Assert.InRange(ticks, DevPit.Frequency * 0.005, DevPit.Frequency * elapsed * 1.05 + 50);
+            return;
+        }
+        Assert.Fail("never got a 10 ms sleep shorter than 45 ms");
     }
 
     [Fact]
@@ -70,6 +79,6 @@ public sealed class PitTests : IDisposable
             if (pic.OutputHigh) { Assert.Equal(0x20, pic.Acknowledge()); acks++; }
             Thread.Sleep(0);
         }
-        Assert.True(acks is >= 60 and <= 260, $"{acks} IRQ0s in 200 ms at 1 kHz");
+        Assert.True(acks is >= 30 and <= 260, $"{acks} IRQ0s in 200 ms at 1 kHz");
     }
 }

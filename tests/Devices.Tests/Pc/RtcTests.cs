@@ -2,6 +2,7 @@ using SharpBox.Devices.Pc;
 
 namespace SharpBox.Devices.Tests.Pc;
 
+[Collection("Timing")]
 public sealed class RtcTests : IDisposable
 {
     private readonly TestMachine _m = new(new PcMachineConfig { RamBytes = 256UL << 20, Cpus = 2 });

@@ -41,6 +41,24 @@ public unsafe class FpuSystemTests
         /// <summary>Runs <paramref name="code"/> (followed by a jump to the final HLT); returns the vector taken, or -1.</summary>
         public int Run(byte[] code, ulong cr0, ulong cr4, int budget = 1000)
         {
+            Prepare(code, cr0, cr4);
+            var exit = Cpu.Run(budget);
+            return Outcome(exit);
+        }
+
+        public int Outcome(VcpuExit exit)
+        {
+            Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+            var s = new CpuContext();
+            Cpu.GetState(ref s);
+            ulong hltAt = s.Rip - 1;
+            if (hltAt == Done) return -1;
+            Assert.InRange(hltAt, (ulong)Handlers, Handlers + 4 * 31UL);
+            return (int)(hltAt - Handlers) / 4;
+        }
+
+        public void Prepare(byte[] code, ulong cr0, ulong cr4)
+        {
             var bytes = new List<byte>(code) { 0xE9 };            // jmp near Done
             int next = Code + bytes.Count + 2;
             bytes.AddRange(BitConverter.GetBytes((short)(Done - next)));
@@ -55,14 +73,6 @@ public unsafe class FpuSystemTests
             var fx = Cpu.Fx;
             new Span<byte>(fx, 512).CopyTo(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref ctx.Fx[0], 512));
             Cpu.SetState(in ctx);
-            var exit = Cpu.Run(budget);
-            Assert.Equal(VcpuExitReason.Halted, exit.Reason);
-            var s = new CpuContext();
-            Cpu.GetState(ref s);
-            ulong hltAt = s.Rip - 1;
-            if (hltAt == Done) return -1;
-            Assert.InRange(hltAt, (ulong)Handlers, Handlers + 4 * 31UL);
-            return (int)(hltAt - Handlers) / 4;
         }
 
         public void Dispose() { Cpu.Dispose(); Bus.Dispose(); }
@@ -157,6 +167,25 @@ public unsafe class FpuSystemTests
     }
 
     [Fact]
+    public void SimdAndX87Loops_AllocateNothing()
+    {
+        using var m = new Machine();
+        // mov cx, 2000; l: movdqu xmm0,[0x2000]; pxor xmm1,xmm1; pcmpeqb xmm0,xmm1; pmovmskb eax,xmm0;
+        // movdqa [0x2010], xmm0; paddb mm0,mm1; emms; addps xmm2,xmm3; fld1; fstp st0; loop l
+        var code = Cat([0xB9, 0xD0, 0x07], [0xF3, 0x0F, 0x6F, 0x06, 0x00, 0x20], [0x66, 0x0F, 0xEF, 0xC9], [0x66, 0x0F, 0x74, 0xC1],
+            [0x66, 0x0F, 0xD7, 0xC0], [0x66, 0x0F, 0x7F, 0x06, 0x10, 0x20], [0x0F, 0xFC, 0xC1], [0x0F, 0x77], [0x0F, 0x58, 0xD3],
+            Fld1, [0xDD, 0xD8], [0xE2, 0xD8]);
+        Assert.Equal(NoFault, m.Run(code, NE, FXSR, budget: 100_000));      // warm up: JIT, host stubs, decoded blocks
+        m.Prepare(code, NE, FXSR);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var exit = m.Cpu.Run(100_000);
+        long after = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(NoFault, m.Outcome(exit));
+        Assert.True(exit.Instructions > 20_000);
+        Assert.Equal(0, after - before);
+    }
+
+    [Fact]
     public void ExtensionsTheModelDoesNotAdvertise_AreUd()
     {
         var model = new CpuModel();
@@ -201,6 +230,19 @@ public unsafe class FpuSystemTests
         Assert.Equal(0x80, img[4]);                                                // R7 in use
         Assert.Equal(0x3FFF, BinaryPrimitives.ReadUInt16LittleEndian(img[40..]));  // ST0 = 1.0
         Assert.Equal(FxLayout.MxcsrMaskValue, BinaryPrimitives.ReadUInt32LittleEndian(img[28..]));
+    }
+
+    [Fact]
+    public void Fxsave_WithoutOsfxsr_LeavesMxcsrAndXmmAlone()
+    {
+        using var m = new Machine();
+        m.Bus.RamSpan(0x3000, 512).Fill(0xA5);
+        Assert.Equal(NoFault, m.Run(Cat(Fninit, Fld1, FxsaveAligned), NE, 0));
+        var img = m.Bus.RamSpan(0x3000, 512);
+        Assert.Equal(0x037F, BinaryPrimitives.ReadUInt16LittleEndian(img));
+        Assert.True(img.Slice(24, 8).ToArray().All(b => b == 0xA5));           // MXCSR, MXCSR_MASK not stored
+        Assert.True(img[160..].ToArray().All(b => b == 0xA5));                  // nor the XMM registers
+        Assert.Equal(0x3FFF, BinaryPrimitives.ReadUInt16LittleEndian(img[40..]));
     }
 
     [Fact]

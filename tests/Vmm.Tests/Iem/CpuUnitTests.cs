@@ -11,7 +11,7 @@ public unsafe class CpuUnitTests
         NewMachineWith(new FlatRamBus(4 << 20), cpus);
 
     private static (FlatRamBus, IemMachine) NewMachineWith(FlatRamBus bus, int cpus) =>
-        (bus, new IemMachine(bus, new CpuModel { CpuCount = cpus }));
+        (bus, new IemMachine(bus, new CpuModel { CpuCount = cpus }) { ApsWaitForSipi = true });
 
     /// <summary>Real mode at 0:addr with RAM holding code; flat segments.</summary>
     private static void StartReal(IemCpu cpu, ulong addr)

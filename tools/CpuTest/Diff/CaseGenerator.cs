@@ -165,10 +165,14 @@ public sealed class CaseGenerator
         try { _enc.Encode(ins, InsnAddress); }
         catch (EncoderException) { return null; }
         if (_buf.Bytes.Count > 15) return null;
+        // 64-bit mode ignores ES/CS/SS/DS overrides: prepend one now and then (the decoder must skip it).
+        if (_m64 && _buf.Bytes.Count < 15 && _r.Next(16) == 0) _buf.Bytes.Insert(0, (byte)(0x26 + 8 * _r.Next(4)));
         c.Code = _buf.Bytes.ToArray();
         var dec = Decoder.Create(_mode, new ByteArrayCodeReader(c.Code));
         dec.IP = InsnAddress;
         c.Instr = dec.Decode();
+        // Branch targets were encoded relative to the unprefixed length: a prefix moved them by one byte, so
+        // keep the decoded instruction (its targets are what both executors see).
         if (c.Instr.Code != f.Code)
         {
             // The waiting forms (FSTENV = FWAIT + FNSTENV...) decode as two instructions.
@@ -188,7 +192,7 @@ public sealed class CaseGenerator
             && (c.Gpr[1] & 31) > 16) return null;
 
         c.Rflags = 0x202 | (ulong)(_r.Next(256) & 0xD5) | (_r.Next(2) == 0 ? 0x800UL : 0) | (_r.Next(5) == 0 ? 0x400UL : 0)
-            | (_r.Next(4) == 0 ? 0x200000UL : 0);
+            | (_r.Next(4) == 0 ? 0x200000UL : 0) | (_r.Next(8) == 0 ? 0x40000UL : 0);   // ID; AC (CR0.AM is set: #AC at CPL3)
         RandomFpu(c.Fx);
         return c;
     }
@@ -365,12 +369,16 @@ public sealed class CaseGenerator
                 _fixed[reg] = codeTarget;
             }
         }
-        if (hasMem && ea >= DataBase && ea + 4 <= DataBase + DataRw && _r.Next(10) != 0)
+        if (hasMem && ea >= DataBase && ea + 4 <= DataBase + DataRw)
         {
+            // A valid MXCSR mostly, else one with a reserved bit (#GP) -- but never bit 17 alone: this host's
+            // MXCSR_MASK has AMD's misaligned-SSE bit, the model's does not.
+            uint mx = RandomMxcsr();
+            if (_r.Next(10) == 0) mx |= 1u << (_r.Next(2) == 0 ? 16 : _r.Next(18, 32));
             if (m is Mnemonic.Ldmxcsr)
-                c.Patches.Add(((ushort)(ea - DataBase), BitConverter.GetBytes(RandomMxcsr())));
+                c.Patches.Add(((ushort)(ea - DataBase), BitConverter.GetBytes(mx)));
             if (m is Mnemonic.Fxrstor or Mnemonic.Fxrstor64 && ea + 28 <= DataBase + DataRw)
-                c.Patches.Add(((ushort)(ea + 24 - DataBase), BitConverter.GetBytes(RandomMxcsr())));
+                c.Patches.Add(((ushort)(ea + 24 - DataBase), BitConverter.GetBytes(mx)));
         }
         // FP operands in memory: put an interesting value there half of the time.
         if (hasMem && ea >= DataBase && ea + (ulong)memSize <= DataBase + DataRw && c.Patches.Count < SandboxLayout.MaxPatches && _r.Next(2) == 0)

@@ -36,7 +36,11 @@ public static class Compare
     {
         var d = new List<string>();
         undefinedFlagsDiffer = false;
-        if (a.Vector != b.Vector && !CallOrder(c, a, b)) d.Add($"exception: {VecName(a.Vector)} vs {VecName(b.Vector)}");
+        if (MxcsrMaskDifference(c, a, b)) return d;
+        if (a.Vector != b.Vector)
+        {
+            if (!CallOrder(c, a, b)) d.Add($"exception: {VecName(a.Vector)} vs {VecName(b.Vector)}");
+        }
         else if (a.Vector is 8 or 10 or 11 or 12 or 13 or 14 or 17 && a.ErrorCode != b.ErrorCode)
         {
             // The host kernel maps parts of the upper half (supervisor pages): there a user access finds a
@@ -65,10 +69,20 @@ public static class Compare
 
     /// <summary>
     /// CALL to a non-canonical target whose return address cannot be pushed: Intel's pseudo-code checks the
-    /// target first (#GP), this AMD host the push first (#PF on the write). The model follows Intel.
+    /// target first (#GP), this AMD host the push first (#PF on the write, or #AC for a misaligned stack
+    /// with alignment checking on). The model follows Intel.
     /// </summary>
     static bool CallOrder(DiffCase c, Outcome native, Outcome emu) =>
-        c.Instr.Mnemonic == Mnemonic.Call && native.Vector == 14 && (native.ErrorCode & 2) != 0 && emu.Vector == 13 && emu.ErrorCode == 0;
+        c.Instr.Mnemonic == Mnemonic.Call && emu.Vector == 13 && emu.ErrorCode == 0 &&
+        (native.Vector == 14 && (native.ErrorCode & 2) != 0 || native.Vector == 17);
+
+    /// <summary>
+    /// LDMXCSR/FXRSTOR of an MXCSR whose only bit beyond the model's MXCSR_MASK is AMD's misaligned-SSE bit
+    /// 17: this host loads it, the model raises #GP(0). (The generator avoids it; random memory rarely has it.)
+    /// </summary>
+    static bool MxcsrMaskDifference(DiffCase c, Outcome native, Outcome emu) =>
+        c.Instr.Mnemonic is Mnemonic.Ldmxcsr or Mnemonic.Fxrstor or Mnemonic.Fxrstor64 && native.Vector == -1 &&
+        emu.Vector == 13 && emu.ErrorCode == 0 && (BinaryPrimitives.ReadUInt32LittleEndian(native.Fx.AsSpan(24)) & 0xFFFF0000) == 0x20000;
 
     static bool MultiStore(Mnemonic m) => m is Mnemonic.Fnsave or Mnemonic.Fsave or Mnemonic.Fnstenv or Mnemonic.Fstenv
         or Mnemonic.Fxsave or Mnemonic.Fxsave64 or Mnemonic.Frstor or Mnemonic.Fldenv or Mnemonic.Fxrstor or Mnemonic.Fxrstor64;

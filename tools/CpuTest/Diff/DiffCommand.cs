@@ -28,16 +28,17 @@ public sealed class DiffCommand : ICommand
         {
             string a = args[i];
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            int Int() { string v = Next(); return int.TryParse(v, out int n) && n >= 0 ? n : throw new ArgumentException($"{a}: '{v}' is not a non-negative number"); }
             try
             {
                 switch (a)
                 {
-                    case "--seed": seed = int.Parse(Next()); break;
-                    case "--count": count = int.Parse(Next()); break;
-                    case "--mode": mode = int.Parse(Next()); if (mode is not (64 or 32)) throw new ArgumentException("--mode must be 64 or 32"); break;
+                    case "--seed": seed = Int(); break;
+                    case "--count": count = Int(); break;
+                    case "--mode": mode = Int(); if (mode is not (64 or 32)) throw new ArgumentException("--mode must be 64 or 32"); break;
                     case "--forms": formFilter = Next(); break;
-                    case "--max-report": maxReport = int.Parse(Next()); break;
-                    case "--batch": batch = int.Parse(Next()); if (batch < 1) throw new ArgumentException("--batch must be positive"); break;
+                    case "--max-report": maxReport = Int(); break;
+                    case "--batch": batch = Int(); if (batch < 1) throw new ArgumentException("--batch must be positive"); break;
                     case "--list-forms": listForms = true; break;
                     case "--against": against = Next(); if (against != "native") throw new ArgumentException("--against takes 'native'"); break;
                     default: throw new ArgumentException($"unknown argument '{a}'");
@@ -61,6 +62,17 @@ public sealed class DiffCommand : ICommand
             return 0;
         }
 
+        try { return Execute(forms, seed, count, mode, maxReport, batch, against); }
+        catch (Exception e) when (e is FileNotFoundException or InvalidOperationException or IOException)
+        {
+            // The sandbox helper missing, failing to start or dying: say so plainly.
+            Console.Error.WriteLine($"sbx-cputest diff: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Execute(List<Form> forms, int seed, int count, int mode, int maxReport, int batch, string? against)
+    {
         using var native = new Sandbox();
         using ICaseExecutor emu = against == "native" ? new NativeExecutor() : IemExecutorFactory.Create();
         var gen = new CaseGenerator(mode, seed);

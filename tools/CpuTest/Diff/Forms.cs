@@ -85,13 +85,16 @@ public static class FormCatalog
     /// <summary>
     /// Forms where Intel and AMD differ by design, so an AMD host cannot judge the model (which follows Intel):
     /// PUSH Sreg with a wider operand size (Intel writes 2 bytes, AMD the zero-extended selector) and the
-    /// register forms of 0F 0D (Intel: reserved NOP, AMD: #UD, as its PREFETCH group takes only memory).
+    /// register forms of 0F 0D (Intel: reserved NOP, AMD: #UD, as its PREFETCH group takes only memory), and
+    /// MOVSXD r16, r/m16.
     /// </summary>
     static bool VendorSpecific(Code code, OpCodeInfo op)
     {
         if (op.Mnemonic == Mnemonic.Push && op.Op0Kind is OpCodeOperandKind.es or OpCodeOperandKind.cs or OpCodeOperandKind.ss
             or OpCodeOperandKind.ds or OpCodeOperandKind.fs or OpCodeOperandKind.gs) return true;
         if (op.Table == OpCodeTableKind.T0F && op.OpCode == 0x0D && op.Op0Kind != OpCodeOperandKind.mem) return true;
+        // MOVSXD with a 16-bit operand size: AMD reads a doubleword (it #ACs as one), Intel a word.
+        if (code == Code.Movsxd_r16_rm16) return true;
         return false;
     }
 

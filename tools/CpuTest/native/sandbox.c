@@ -71,7 +71,7 @@ _Static_assert(sizeof(case_out) == 688, "case_out layout");
 struct guest { uint64_t gpr[16]; uint64_t rflags; uint8_t pad[8]; uint8_t fx[512] __attribute__((aligned(16))); };
 static struct guest g_in __attribute__((aligned(64)));
 uint64_t g_target;                                        // where the entry code jumps (64-bit mode)
-struct { uint32_t off; uint16_t sel; } __attribute__((packed)) g_far;   // far pointer (compat mode)
+struct { uint32_t off; uint16_t sel; } __attribute__((packed, aligned(8))) g_far;   // far pointer (compat mode)
 static sigjmp_buf g_jmp;
 static volatile sig_atomic_t g_running;
 static volatile uint64_t g_seq, g_seen_seq;
@@ -111,7 +111,21 @@ __asm__(
     "  ljmpl *g_far(%rip)\n"
 );
 
-static void handler(int sig, siginfo_t *si, void *ctx)
+// Signal entry: the kernel does not clear RFLAGS.AC for the handler, and the guest may have set it; with
+// CR0.AM on, the handler's own unaligned accesses would fault. Clear it first, then run the C handler.
+void sbx_signal_entry(int sig, siginfo_t *si, void *ctx);
+__asm__(
+    ".text\n"
+    ".globl sbx_signal_entry\n"
+    "sbx_signal_entry:\n"
+    "  pushfq\n"
+    "  andq $~0x40000, (%rsp)\n"
+    "  popfq\n"
+    "  jmp handler\n"
+);
+
+void handler(int sig, siginfo_t *si, void *ctx);
+void handler(int sig, siginfo_t *si, void *ctx)
 {
     (void)si;
     ucontext_t *uc = ctx;
@@ -195,7 +209,7 @@ int main(void)
     if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) { perror("sandbox: sigaltstack"); return 2; }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = handler;
+    sa.sa_sigaction = sbx_signal_entry;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGALRM };

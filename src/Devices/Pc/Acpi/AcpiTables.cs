@@ -8,7 +8,7 @@ public sealed record AcpiPlatform(
     int CpuCount,
     ushort PmBase,
     int SciIrq,
-    uint IoApicId,
+    uint? IoApicId,
     ulong IoApicAddress,
     ulong LocalApicAddress,
     ulong? HpetAddress,
@@ -172,12 +172,15 @@ public static class AcpiTables
         BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(4), 1);     // PCAT_COMPAT: there are 8259s too
         b.AddRange(head);
         for (int i = 0; i < p.CpuCount; i++) b.AddRange(new byte[] { 0, 8, (byte)i, (byte)i, 1, 0, 0, 0 });
-        var io = new byte[12];
-        io[0] = 1; io[1] = 12; io[2] = (byte)p.IoApicId;
-        BinaryPrimitives.WriteUInt32LittleEndian(io.AsSpan(4), (uint)p.IoApicAddress);
-        b.AddRange(io);
-        b.AddRange(Override(0, 2, 0));                                   // PIT IRQ0 is wired to IOAPIC pin 2
-        b.AddRange(Override((byte)p.SciIrq, (uint)p.SciIrq, 0x000D));   // SCI: level, active high
+        if (p.IoApicId is uint ioApicId)
+        {
+            var io = new byte[12];
+            io[0] = 1; io[1] = 12; io[2] = (byte)ioApicId;
+            BinaryPrimitives.WriteUInt32LittleEndian(io.AsSpan(4), (uint)p.IoApicAddress);
+            b.AddRange(io);
+            b.AddRange(Override(0, 2, 0));                                   // PIT IRQ0 is wired to IOAPIC pin 2
+            b.AddRange(Override((byte)p.SciIrq, (uint)p.SciIrq, 0x000D));   // SCI: level, active high
+        }
         b.AddRange(new byte[] { 4, 6, 0xFF, 0, 0, 1 });                  // LINT1 of every CPU is NMI
         return Table("APIC", 3, b.ToArray());
     }

@@ -48,7 +48,7 @@ namespace SharpBox.Vmm.Iem.Fpu
                         X87Op.Fnsave => &Fnsave,
                         X87Op.FnstswMem => &FnstswMem,
                         _ => &Invalid,
-                    });
+                    }, invalid: f.Op == X87Op.Invalid);
                 }
                 for (int m = 0xC0; m <= 0xFF; m++)
                 {
@@ -62,14 +62,14 @@ namespace SharpBox.Vmm.Iem.Fpu
                         X87Op.FnstswAx => &FnstswAx,
                         X87Op.FnNop => &FnNop,
                         _ => &Invalid,
-                    });
+                    }, invalid: f.Op == X87Op.Invalid);
                 }
             }
             t.Set(OpMap.Primary, 0x9B, HandlerSet.All(&Fwait));
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Fxsave, 0);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Fxrstor, 1);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Ldmxcsr, 2);
-            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, &Handlers.Group15, &Stmxcsr, 3);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Fxsave, 0);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Fxrstor, 1);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Ldmxcsr, 2);
+            t.SetSimd(OpMap.Map0F, 0xAE, MandatoryPrefix.None, null, &Stmxcsr, 3);
         }
 
         // ---------------- checks ----------------
@@ -160,6 +160,7 @@ namespace SharpBox.Vmm.Iem.Fpu
             int size = X87Forms.Classify(d.Opcode, d.ModRm).MemSize;
             ulong ea = c.Ea(ref d);
             byte* buf = stackalloc byte[16];
+            c.CheckAlignment(d.Seg, ea, Alignment(size));
             c.ReadBytes(d.Seg, ea, new Span<byte>(buf, size));
             var r = X87.ExecuteHost(c.Fx, d.Opcode, d.ModRm, buf, c.GetEflags(), Pointers(c, ref d, ea));
             if (r.Faulted) c.RaiseUd();
@@ -170,6 +171,7 @@ namespace SharpBox.Vmm.Iem.Fpu
             Wait(c);
             int size = X87Forms.Classify(d.Opcode, d.ModRm).MemSize;
             ulong ea = c.Ea(ref d);
+            c.CheckAlignment(d.Seg, ea, Alignment(size), write: true);
             c.ProbeWrite(d.Seg, ea, size);                  // faults before the FPU state changes
             byte* buf = stackalloc byte[16];
             ushort fcw = FxLayout.FcwRef(c.Fx);
@@ -180,6 +182,12 @@ namespace SharpBox.Vmm.Iem.Fpu
             if ((r.Fsw & ~fcw & (FxLayout.FswIE | FxLayout.FswOE | FxLayout.FswUE)) != 0) return;
             c.WriteBytes(d.Seg, ea, new ReadOnlySpan<byte>(buf, size));
         }
+
+        /// <summary>#AC alignment of an x87 memory operand: its size, but 8 for the 10-byte formats.</summary>
+        static int Alignment(int size) => size == 10 ? 8 : size;
+
+        /// <summary>#AC alignment of the FSTENV/FSAVE images: 2 with a 16-bit operand size, else 4.</summary>
+        static int EnvAlignment(FpuEnvFormat f) => f is FpuEnvFormat.Real16 or FpuEnvFormat.Protected16 ? 2 : 4;
 
         // ---------------- control instructions ----------------
 
@@ -202,7 +210,9 @@ namespace SharpBox.Vmm.Iem.Fpu
             Wait(c);
             var fmt = EnvFormat(c, ref d);
             Span<byte> env = stackalloc byte[28];
-            c.ReadBytes(d.Seg, c.Ea(ref d), env[..X87.EnvSize(fmt)]);
+            ulong ea = c.Ea(ref d);
+            c.CheckAlignment(d.Seg, ea, EnvAlignment(fmt));
+            c.ReadBytes(d.Seg, ea, env[..X87.EnvSize(fmt)]);
             X87.Fldenv(c.Fx, env, fmt);
         }
 
@@ -212,6 +222,7 @@ namespace SharpBox.Vmm.Iem.Fpu
             var fmt = EnvFormat(c, ref d);
             ulong ea = c.Ea(ref d);
             int size = X87.EnvSize(fmt);
+            c.CheckAlignment(d.Seg, ea, EnvAlignment(fmt), write: true);
             c.ProbeWrite(d.Seg, ea, size);
             Span<byte> env = stackalloc byte[28];
             X87.Fnstenv(c.Fx, env, fmt);
@@ -223,7 +234,9 @@ namespace SharpBox.Vmm.Iem.Fpu
             Wait(c);
             var fmt = EnvFormat(c, ref d);
             Span<byte> img = stackalloc byte[108];
-            c.ReadBytes(d.Seg, c.Ea(ref d), img[..X87.SaveSize(fmt)]);
+            ulong ea = c.Ea(ref d);
+            c.CheckAlignment(d.Seg, ea, EnvAlignment(fmt));
+            c.ReadBytes(d.Seg, ea, img[..X87.SaveSize(fmt)]);
             X87.Frstor(c.Fx, img, fmt);
         }
 
@@ -233,6 +246,7 @@ namespace SharpBox.Vmm.Iem.Fpu
             var fmt = EnvFormat(c, ref d);
             ulong ea = c.Ea(ref d);
             int size = X87.SaveSize(fmt);
+            c.CheckAlignment(d.Seg, ea, EnvAlignment(fmt), write: true);
             c.ProbeWrite(d.Seg, ea, size);
             Span<byte> img = stackalloc byte[108];
             X87.Fnsave(c.Fx, img, fmt);
@@ -254,13 +268,19 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            if (((c.Segs[d.Seg].Base + ea) & 15) != 0) c.RaiseGp0();
+            // With alignment checking on, an area not even 4-byte aligned is #AC, even ahead of a read-only
+            // segment's #GP; otherwise misalignment is #GP (both measured).
+            c.CheckAlignment(d.Seg, ea, 4);
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, true, canonicalFirst: true);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;
             int len = OsFxsr(c) ? 160 + 16 * xmm : 160;
-            c.ProbeWrite(d.Seg, ea, len);
+            // The whole area must be writable, not just what is stored, and the host checks its last byte
+            // first (which page faults first is not architectural; this matches the reference CPU).
+            c.ProbeWrite(d.Seg, ea + 511, 1);
+            c.ProbeWrite(d.Seg, ea, 512);
             Span<byte> img = stackalloc byte[512];
-            // Bytes the instruction does not store keep their memory contents.
-            c.ReadBytes(d.Seg, ea, img[..len]);
+            // Without CR4.OSFXSR, MXCSR and its mask (bytes 24..31) are not stored: they keep their memory contents.
+            if (!OsFxsr(c)) c.ReadBytes(d.Seg, ea + 24, img.Slice(24, 8));
             X87.FxsaveImage(c.Fx, img, (d.Prefixes & Pfx.RexW) != 0, xmm, OsFxsr(c));
             c.WriteBytes(d.Seg, ea, img[..len]);
         }
@@ -269,7 +289,8 @@ namespace SharpBox.Vmm.Iem.Fpu
         {
             if ((c.Cr0 & (Cr0.EM | Cr0.TS)) != 0) c.RaiseXcpt(Xcpt.NM);
             ulong ea = c.Ea(ref d);
-            if (((c.Segs[d.Seg].Base + ea) & 15) != 0) c.RaiseGp0();
+            c.CheckAlignment(d.Seg, ea, 4);
+            Simd.SimdHandlers.CheckAligned(c, d.Seg, ea, 512, false, canonicalFirst: true);
             Span<byte> img = stackalloc byte[512];
             c.ReadBytes(d.Seg, ea, img);
             int xmm = c.Mode == CodeMode.Bits64 ? 16 : 8;

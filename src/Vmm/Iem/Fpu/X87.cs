@@ -56,7 +56,8 @@ public static unsafe class X87
         ulong oldFdp = *(ulong*)(fx + FxLayout.Fdp);
         byte scratch = 0;
         if (mem == null) mem = &scratch;
-        ulong raw = ((delegate* unmanaged<byte*, byte*, ulong, ulong>)stub)(fx, mem, guestRflags & 0x8D5);
+        // A stub is a few dozen instructions that never block or call back: no GC transition around it.
+        ulong raw = ((delegate* unmanaged[SuppressGCTransition]<byte*, byte*, ulong, ulong>)stub)(fx, mem, guestRflags & 0x8D5);
         var r = new X87Result(raw);
         if (r.Faulted) return r;
         *(ushort*)(fx + FxLayout.Fop) = ptr.Fop;

@@ -251,6 +251,28 @@ public static unsafe partial class Handlers
 
     // ---- MOVZX / MOVSX / MOVSXD ----
 
+    public static void MovzxBR<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, c.R8(d.Rm));
+    public static void MovzxBM<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, c.ReadU8(d.Seg, c.Ea(ref d)));
+    public static void MovzxWR<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, c.R16(d.Rm));
+    public static void MovzxWM<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, c.ReadU16(d.Seg, c.Ea(ref d)));
+    public static void MovsxBR<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, (ulong)(long)(sbyte)c.R8(d.Rm) & S.Mask);
+    public static void MovsxBM<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, (ulong)(long)(sbyte)c.ReadU8(d.Seg, c.Ea(ref d)) & S.Mask);
+    public static void MovsxWR<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, (ulong)(long)(short)c.R16(d.Rm) & S.Mask);
+    public static void MovsxWM<S>(IemCpu c, ref DecodedInstr d) where S : ISize => S.SetReg(c, d.Reg, (ulong)(long)(short)c.ReadU16(d.Seg, c.Ea(ref d)) & S.Mask);
+
+    public static void CmovR<S, C>(IemCpu c, ref DecodedInstr d) where S : ISize where C : ICond
+    {
+        if (C.Eval(c)) S.SetReg(c, d.Reg, S.GetReg(c, d.Rm));
+        else if (S.Bits == 32) c.SetR32(d.Reg, c.R32(d.Reg));
+    }
+
+    public static void CmovM<S, C>(IemCpu c, ref DecodedInstr d) where S : ISize where C : ICond
+    {
+        ulong v = S.Read(c, d.Seg, c.Ea(ref d));        // the operand is read (and may fault) either way
+        if (C.Eval(c)) S.SetReg(c, d.Reg, v);
+        else if (S.Bits == 32) c.SetR32(d.Reg, c.R32(d.Reg));
+    }
+
     public static void MovzxB<S>(IemCpu c, ref DecodedInstr d) where S : ISize =>
         S.SetReg(c, d.Reg, d.IsMem ? c.ReadU8(d.Seg, c.Ea(ref d)) : c.R8(d.Rm));
     public static void MovzxW<S>(IemCpu c, ref DecodedInstr d) where S : ISize =>

@@ -128,7 +128,11 @@ public static unsafe partial class Handlers
             // The final stack pointer must be writable (probe the lowest byte of the allocation).
             ulong newSp = c.R(4) - alloc;
             ulong na = ss == 8 ? newSp : ss == 4 ? (uint)newSp : (ushort)newSp;
-            if (alloc != 0) c.ProbeWrite(SegIdx.SS, na, 1);
+            if (alloc != 0)
+            {
+                c.CheckAlignment(SegIdx.SS, na, sz);   // the new stack top is checked like a push of that size (#AC)
+                c.ProbeWrite(SegIdx.SS, na, 1);
+            }
             if (sz == 2) c.R16(5) = (ushort)frameTemp; else if (sz == 4) c.R(5) = (uint)frameTemp; else c.R(5) = frameTemp;
             c.AdjustSp(-(long)alloc);
         }

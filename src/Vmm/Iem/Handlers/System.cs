@@ -139,6 +139,7 @@ public static unsafe partial class Handlers
         if (r == 6) v = (v & 0xE00F) | 0xFFFF0FF0;
         if (r == 7) v = (v & 0xFFFF2BFF) | 0x400;
         c.Dr[r] = v;
+        if (r != 6) c.DebugRegistersChanged();
     }
 
     public static void Clts(IemCpu c, ref DecodedInstr d)

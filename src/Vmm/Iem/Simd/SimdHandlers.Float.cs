@@ -109,8 +109,12 @@ public static unsafe partial class SimdHandlers
                 else
                 {
                     ulong ea = c.Ea(ref d);
-                    int n = f.Shape == SseFpShape.GX && w ? f.MemSize : f.MemSize;
-                    if (n == 16) c.ReadU128(d.Seg, ea, (byte*)&blk->B, f.Align);
+                    int n = f.MemSize;
+                    if (n == 16)
+                    {
+                        if (f.Align) CheckAligned(c, d.Seg, ea, 16, false);
+                        c.ReadU128(d.Seg, ea, (byte*)&blk->B);
+                    }
                     else if (n == 8) blk->B = c.ReadU64(d.Seg, ea);
                     else blk->B = c.ReadU32(d.Seg, ea);
                 }

@@ -17,32 +17,44 @@ public static unsafe partial class SimdHandlers
         t.SetSimd(M, 0x10, pF3, &MovssRR, &MovssLoad); t.SetSimd(M, 0x10, pF2, &MovsdRR, &MovsdLoad);
         t.SetSimd(M, 0x11, none, &MovXXStore<FSse>, &StoreU<FSse>); t.SetSimd(M, 0x11, p66, &MovXXStore<FSse2>, &StoreU<FSse2>);
         t.SetSimd(M, 0x11, pF3, &MovssRRStore, &MovssStore); t.SetSimd(M, 0x11, pF2, &MovsdRRStore, &MovsdStore);
-        t.SetSimd(M, 0x12, none, &Movhlps, &MovlLoad<FSse>); t.SetSimd(M, 0x12, p66, &Handlers.SseUnavailable, &MovlLoad<FSse2>);
+        t.SetSimd(M, 0x12, none, &Movhlps, &MovlLoad<FSse>); t.SetSimd(M, 0x12, p66, null, &MovlLoad<FSse2>);
         t.SetSimd(M, 0x12, pF3, &Movsldup, &Movsldup); t.SetSimd(M, 0x12, pF2, &Movddup, &Movddup);
-        t.SetSimd(M, 0x13, none, &Handlers.SseUnavailable, &MovlStore<FSse>); t.SetSimd(M, 0x13, p66, &Handlers.SseUnavailable, &MovlStore<FSse2>);
-        t.SetSimd(M, 0x16, none, &Movlhps, &MovhLoad<FSse>); t.SetSimd(M, 0x16, p66, &Handlers.SseUnavailable, &MovhLoad<FSse2>);
+        t.SetSimd(M, 0x13, none, null, &MovlStore<FSse>); t.SetSimd(M, 0x13, p66, null, &MovlStore<FSse2>);
+        t.SetSimd(M, 0x16, none, &Movlhps, &MovhLoad<FSse>); t.SetSimd(M, 0x16, p66, null, &MovhLoad<FSse2>);
         t.SetSimd(M, 0x16, pF3, &Movshdup, &Movshdup);
-        t.SetSimd(M, 0x17, none, &Handlers.SseUnavailable, &MovhStore<FSse>); t.SetSimd(M, 0x17, p66, &Handlers.SseUnavailable, &MovhStore<FSse2>);
+        t.SetSimd(M, 0x17, none, null, &MovhStore<FSse>); t.SetSimd(M, 0x17, p66, null, &MovhStore<FSse2>);
         t.SetSimd(M, 0x28, none, &MovXX<FSse>, &LoadA<FSse>); t.SetSimd(M, 0x28, p66, &MovXX<FSse2>, &LoadA<FSse2>);
         t.SetSimd(M, 0x29, none, &MovXXStore<FSse>, &StoreA<FSse>); t.SetSimd(M, 0x29, p66, &MovXXStore<FSse2>, &StoreA<FSse2>);
-        t.SetSimd(M, 0x2B, none, &Handlers.SseUnavailable, &StoreA<FSse>); t.SetSimd(M, 0x2B, p66, &Handlers.SseUnavailable, &StoreA<FSse2>);
+        t.SetSimd(M, 0x2B, none, null, &StoreA<FSse>); t.SetSimd(M, 0x2B, p66, null, &StoreA<FSse2>);
         t.SetSimd(M, 0x6E, none, &MovdToMm, &MovdToMm); t.SetSimd(M, 0x6E, p66, &MovdToXmm, &MovdToXmm);
         t.SetSimd(M, 0x6F, none, &MovqMm, &MovqMm); t.SetSimd(M, 0x6F, p66, &MovXX<FSse2>, &LoadA<FSse2>); t.SetSimd(M, 0x6F, pF3, &MovXX<FSse2>, &LoadU<FSse2>);
         t.SetSimd(M, 0x7E, none, &MovdFromMm, &MovdFromMm); t.SetSimd(M, 0x7E, p66, &MovdFromXmm, &MovdFromXmm); t.SetSimd(M, 0x7E, pF3, &MovqXmmLoad, &MovqXmmLoad);
         t.SetSimd(M, 0x7F, none, &MovqMmStore, &MovqMmStore); t.SetSimd(M, 0x7F, p66, &MovXXStore<FSse2>, &StoreA<FSse2>); t.SetSimd(M, 0x7F, pF3, &MovXXStore<FSse2>, &StoreU<FSse2>);
-        t.SetSimd(M, 0xD6, p66, &MovqXmmStore, &MovqXmmStore); t.SetSimd(M, 0xD6, pF3, &Movq2dq, &Handlers.SseUnavailable); t.SetSimd(M, 0xD6, pF2, &Movdq2q, &Handlers.SseUnavailable);
-        t.SetSimd(M, 0xE7, none, &Handlers.SseUnavailable, &Movntq); t.SetSimd(M, 0xE7, p66, &Handlers.SseUnavailable, &StoreA<FSse2>);
-        t.SetSimd(M, 0xF0, pF2, &Handlers.SseUnavailable, &Lddqu);
-        t.SetSimd(OpMap.Map0F38, 0x2A, p66, &Handlers.SseUnavailable, &LoadA<FSse41>);
+        t.SetSimd(M, 0xD6, p66, &MovqXmmStore, &MovqXmmStore); t.SetSimd(M, 0xD6, pF3, &Movq2dq, null); t.SetSimd(M, 0xD6, pF2, &Movdq2q, null);
+        t.SetSimd(M, 0xE7, none, null, &Movntq); t.SetSimd(M, 0xE7, p66, null, &StoreA<FSse2>);
+        t.SetSimd(M, 0xF0, pF2, null, &Lddqu);
+        t.SetSimd(OpMap.Map0F38, 0x2A, p66, null, &LoadA<FSse41>);
     }
 
     static void MovXX<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Reg) = *Xmm(c.Fx, d.Rm); }
     static void MovXXStore<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); *Xmm(c.Fx, d.Rm) = *Xmm(c.Fx, d.Reg); }
     // Loads go straight into the register: ReadU128 translates every page before it copies anything.
-    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
-    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
-    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), true); }
-    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg), false); }
+    static void LoadA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, false);
+        c.ReadU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void LoadU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.ReadU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
+    static void StoreA<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat
+    {
+        SseCheck<F>(c);
+        ulong ea = c.Ea(ref d);
+        CheckAligned(c, d.Seg, ea, 16, true);
+        c.WriteU128(d.Seg, ea, (byte*)Xmm(c.Fx, d.Reg));
+    }
+    static void StoreU<F>(IemCpu c, ref DecodedInstr d) where F : struct, IFeat { SseCheck<F>(c); c.WriteU128(d.Seg, c.Ea(ref d), (byte*)Xmm(c.Fx, d.Reg)); }
     static void Lddqu(IemCpu c, ref DecodedInstr d) { SseCheck<FSse3>(c); *Xmm(c.Fx, d.Reg) = ReadM128(c, ref d, false); }
 
     static void MovssRR(IemCpu c, ref DecodedInstr d) { SseCheck<FSse>(c); *(uint*)Xmm(c.Fx, d.Reg) = *(uint*)Xmm(c.Fx, d.Rm); }
@@ -99,12 +111,12 @@ public static unsafe partial class SimdHandlers
         EnterMmx(c.Fx);
         SetMm(c.Fx, d.Reg, v);
     }
+    // MMX stores write memory first and switch to MMX mode after: a faulting store (#PF, #AC) leaves the x87 state alone.
     static void MovdFromMm(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), W(ref d) ? 8 : 4);
+        WriteGprOrMem(c, ref d, W(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        WriteGprOrMem(c, ref d, W(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovdToXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); *Xmm(c.Fx, d.Reg) = Vector128.CreateScalar(ReadGprOrMem(c, ref d, W(ref d))).AsByte(); }
     static void MovdFromXmm(IemCpu c, ref DecodedInstr d) { SseCheck<FSse2>(c); WriteGprOrMem(c, ref d, W(ref d), *(ulong*)Xmm(c.Fx, d.Reg)); }
@@ -120,17 +132,15 @@ public static unsafe partial class SimdHandlers
     static void MovqMmStore(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FMmx>(c);
-        if (d.IsMem) c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        if (d.IsMem) c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
-        else SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
+        if (!d.IsMem) SetMm(c.Fx, d.Rm, GetMm(c.Fx, d.Reg));
     }
     static void Movntq(IemCpu c, ref DecodedInstr d)
     {
         MmxCheck<FSse>(c);
-        c.ProbeWrite(d.Seg, c.Ea(ref d), 8);
+        c.WriteU64(d.Seg, c.Ea(ref d), GetMmPhys(c.Fx, d.Reg));
         EnterMmx(c.Fx);
-        c.WriteU64(d.Seg, c.Ea(ref d), GetMm(c.Fx, d.Reg));
     }
     static void MovqXmmLoad(IemCpu c, ref DecodedInstr d)
     {

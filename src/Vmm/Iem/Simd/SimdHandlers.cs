@@ -74,6 +74,8 @@ namespace SharpBox.Vmm.Iem.Simd
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)] internal static ulong GetMm(byte* fx, int i) => *(ulong*)(fx + FxLayout.St0 + 16 * (i & 7));
+        /// <summary>MM<paramref name="i"/> before the MMX transition: physical register i is ST((i - TOP) mod 8).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] internal static ulong GetMmPhys(byte* fx, int i) => *(ulong*)(fx + FxLayout.St0 + 16 * ((i - FxLayout.Top(fx)) & 7));
         /// <summary>An MMX write also sets the register's exponent field to all ones.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal static void SetMm(byte* fx, int i, ulong v)
@@ -88,11 +90,45 @@ namespace SharpBox.Vmm.Iem.Simd
         internal static V ReadM128(IemCpu c, ref DecodedInstr d, bool align)
         {
             V v;
-            c.ReadU128(d.Seg, c.Ea(ref d), (byte*)&v, align);
+            ulong ea = c.Ea(ref d);
+            if (align) CheckAligned(c, d.Seg, ea, 16, false);
+            c.ReadU128(d.Seg, ea, (byte*)&v);
             return v;
         }
 
+        /// <summary>
+        /// The alignment #GP(0) of a 16-byte SSE operand. It outranks the segment and canonical checks
+        /// (a misaligned non-canonical stack operand is #GP, not #SS); FXSAVE/FXRSTOR check the other way round
+        /// (<paramref name="canonicalFirst"/>). Both orders measured on the host.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static void CheckAligned(IemCpu c, int seg, ulong ea, int size, bool write, bool canonicalFirst = false)
+        {
+            if (((c.Segs[seg].Base + ea) & 15) == 0) return;
+            if (canonicalFirst) CanonicalChecks(c, seg, ea, size, write);
+            c.RaiseGp0();
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static void CanonicalChecks(IemCpu c, int seg, ulong ea, int size, bool write)
+        {
+            ulong lin = c.Linear(seg, ea, size, write);
+            if (c.LongModeActive && (!c.IsCanonical(lin) || !c.IsCanonical(lin + (ulong)(size - 1))))
+                c.RaiseXcpt(seg == SegIdx.SS ? Xcpt.SS : Xcpt.GP, 0);
+        }
+
         // ---------------- generic kernel handlers ----------------
+
+        /// <summary>PUNPCKLBW/WD/DQ mm, mm/m32: the memory form reads only the 4 bytes it uses.</summary>
+        static void MmxOpM32<T, F>(IemCpu c, ref DecodedInstr d) where T : struct, IVecOp where F : struct, IFeat
+        {
+            MmxCheck<F>(c);
+            ulong src = d.IsMem ? c.ReadU32(d.Seg, c.Ea(ref d)) : 0;
+            byte* fx = c.Fx;
+            EnterMmx(fx);
+            if (!d.IsMem) src = GetMm(fx, d.Rm);
+            SetMm(fx, d.Reg, T.M(GetMm(fx, d.Reg), src));
+        }
 
         static void MmxOp<T, F>(IemCpu c, ref DecodedInstr d) where T : struct, IVecOp where F : struct, IFeat
         {
@@ -172,7 +208,7 @@ namespace SharpBox.Vmm.Iem.Simd
 
             public void Vec<T>(byte map, byte opcode, SimdFeature mmx, SimdFeature xmm) where T : struct, IVecOp
             {
-                var m = MmxH<T>(mmx);
+                var m = map == SimdCatalog.Map0F && opcode is 0x60 or 0x61 or 0x62 ? &MmxOpM32<T, FMmx> : MmxH<T>(mmx);
                 t.SetSimd((OpMap)map, opcode, MandatoryPrefix.None, m, m);
                 var x = XmmH<T>(xmm);
                 t.SetSimd((OpMap)map, opcode, MandatoryPrefix.P66, x, x);
@@ -212,12 +248,12 @@ namespace SharpBox.Vmm.Iem.Simd
 
             public void VecShift<T>(byte opcode, int reg, SimdFeature mmx, SimdFeature xmm) where T : struct, IVecShiftImm
             {
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.None, &MmxShift<T, FMmx>, &Handlers.SseUnavailable, reg);
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, &Handlers.SseUnavailable, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.None, &MmxShift<T, FMmx>, null, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, null, reg);
             }
 
             public void XmmShift<T>(byte opcode, int reg, SimdFeature f) where T : struct, IXmmShiftImm =>
-                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, &Handlers.SseUnavailable, reg);
+                t.SetSimd(OpMap.Map0F, opcode, MandatoryPrefix.P66, &XmmShift<T, FSse2>, null, reg);
 
             static delegate*<IemCpu, ref DecodedInstr, void> MmxH<T>(SimdFeature f) where T : struct, IVecOp => f switch
             {

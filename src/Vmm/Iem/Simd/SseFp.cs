@@ -66,7 +66,7 @@ public static unsafe class SseFp
         var slots = s_stubs[Key(map, pfx, opcode, rexW)];
         nint stub = slots != null ? slots[hasImm ? imm : 0] : 0;
         if (stub == 0) stub = Build(map, pfx, opcode, rexW, shape, hasImm, imm);
-        return new SseFpResult(((delegate* unmanaged<SseFpBlock*, ulong>)stub)(blk));
+        return new SseFpResult(((delegate* unmanaged[SuppressGCTransition]<SseFpBlock*, ulong>)stub)(blk));   // short, never blocks: no GC transition
     }
 
     static nint Build(byte map, byte pfx, byte opcode, bool rexW, SseFpShape shape, bool hasImm, byte imm)
