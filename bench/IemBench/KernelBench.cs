@@ -92,13 +92,13 @@ public static class KernelBench
         cpu.SetState(in c);
         cpu.SetA20(true);
         long before = 0, during = 0;
-        double seconds = 0;
-        var sw = new Stopwatch();
+        double seconds = 0, cpu0 = 0;
+        bool timing = false;
         for (int guard = 0; marksSeen < 2; guard++)
         {
             var exit = cpu.Run(Environment.GetEnvironmentVariable("IEMBENCH_TRACE") != null ? 200_000_000 : long.MaxValue);
-            if (marksSeen == 1 && !sw.IsRunning) { before += exit.Instructions; sw.Start(); continue; }
-            if (marksSeen == 2) { during += exit.Instructions; seconds = sw.Elapsed.TotalSeconds; break; }
+            if (marksSeen == 1 && !timing) { before += exit.Instructions; timing = true; cpu0 = CpuTime.Self(); continue; }
+            if (marksSeen == 2) { during += exit.Instructions; seconds = CpuTime.Self() - cpu0; break; }
             if (marksSeen == 0) before += exit.Instructions; else during += exit.Instructions;
             if (exit.Reason is not (VcpuExitReason.Stopped or VcpuExitReason.BudgetExhausted))
                 throw new InvalidOperationException($"IEM stopped with {exit.Reason} at RIP {cpu.Rip:X} after {before + during} instructions; serial: {Tail(serial.ToString())}");
@@ -133,11 +133,12 @@ public static class KernelBench
                 if (n == 0) throw new InvalidOperationException($"QEMU exited before the decompressor finished: {Tail(text.ToString())}");
                 text.Append(buf, 0, n);
                 string s = text.ToString();
-                if (tStart < 0 && s.Contains(StartMark)) tStart = sw.Elapsed.TotalSeconds;
-                if (tStart >= 0 && s.Contains(EndMark)) tEnd = sw.Elapsed.TotalSeconds;
+                if (tStart < 0 && s.Contains(StartMark)) tStart = CpuTime.Of(p.Id);
+                if (tStart >= 0 && s.Contains(EndMark)) tEnd = CpuTime.Of(p.Id);
             }
         }
         finally { try { p.Kill(true); } catch (InvalidOperationException) { } }
+        _ = sw;
         return tEnd - tStart;
     }
 
@@ -181,14 +182,16 @@ public static class KernelBench
         _ = p.StandardError.ReadToEndAsync();
         var sw = Stopwatch.StartNew();
         double tStart = -1, tEnd = -1;
+        int bochs = -1;
         try
         {
             while (tEnd < 0)
             {
                 Thread.Sleep(50);
+                if (bochs < 0) bochs = CpuTime.FirstChild(p.Id);
                 string s = File.ReadAllText(com);
-                if (tStart < 0 && s.Contains(StartMark)) tStart = sw.Elapsed.TotalSeconds;
-                if (tStart >= 0 && s.Contains(EndMark)) tEnd = sw.Elapsed.TotalSeconds;
+                if (tStart < 0 && s.Contains(StartMark) && bochs > 0) tStart = CpuTime.Of(bochs);
+                if (tStart >= 0 && s.Contains(EndMark)) tEnd = CpuTime.Of(bochs);
                 if (p.HasExited) throw new InvalidOperationException($"Bochs exited before the decompressor finished: {Tail(s)}");
                 if (sw.Elapsed.TotalSeconds > 900) throw new TimeoutException("Bochs did not finish the decompressor in 15 minutes");
             }

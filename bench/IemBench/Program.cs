@@ -42,7 +42,7 @@ public static class Program
         };
         string dir = PayloadDir();
         byte[] boot = Assemble(dir, "boot");
-        Console.WriteLine($"iembench{(quick ? " --quick" : "")}: guest instructions per second (M/s), same payload on every engine");
+        Console.WriteLine($"iembench{(quick ? " --quick" : "")}: guest instructions per CPU second (M/s), same payload on every engine");
         Console.WriteLine($"{"payload",-6} {"engine",-10} {"instructions",14} {"seconds",8} {"M instr/s",10} {"IEM ratio",10}");
         int failures = 0;
         foreach (var p in payloads)
@@ -170,7 +170,7 @@ public static class Program
             cpu.SetState(in ctx);
             cpu.SetA20(true);
             executed = 0;
-            var sw = Stopwatch.StartNew();
+            double cpu0 = CpuTime.Self();
             while (!exited)
             {
                 var exit = cpu.Run(long.MaxValue);
@@ -178,7 +178,7 @@ public static class Program
                 if (exit.Reason is not (VcpuExitReason.Stopped or VcpuExitReason.BudgetExhausted))
                     throw new InvalidOperationException($"IEM stopped with {exit.Reason} at RIP {cpu.Rip:X}");
             }
-            double s = sw.Elapsed.TotalSeconds;
+            double s = CpuTime.Self() - cpu0;
             cpu.Dispose();
             return s;
         }
@@ -247,12 +247,13 @@ public static class Program
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        var sw = Stopwatch.StartNew();
+        double cpu0 = CpuTime.Children();
         using var proc = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {exe}");
         var so = proc.StandardOutput.ReadToEndAsync();
         var se = proc.StandardError.ReadToEndAsync();
         if (!proc.WaitForExit(300_000)) { proc.Kill(true); throw new TimeoutException($"{exe} did not finish in 300 s"); }
-        double s = sw.Elapsed.TotalSeconds;
+        proc.WaitForExit();
+        double s = CpuTime.Children() - cpu0;
         string output = so.Result + se.Result;
         if (expectExit is int e && proc.ExitCode != e)
             throw new InvalidOperationException($"{exe} exited with {proc.ExitCode}: {Tail(output)}");

@@ -12,7 +12,8 @@ internal unsafe struct BlockInfo
     public ulong Phys2;         // page of the bytes past the first page (cross-page instruction), or ulong.MaxValue
     public CodePageInfo* Info, Info2;
     public int Gen, Gen2;
-    public int Start, Count;    // slice of the arena
+    public int Start, Count;    // slice of the arena (Count = guest instructions)
+    public int Dispatch;        // entries the loop runs (one less than Count when the last two are fused)
     public int ByteLen;
     public int Next;            // hash chain
     public CodeMode Mode;
@@ -37,6 +38,8 @@ public sealed unsafe partial class IemCpu
 
     // ---- block cache ----
     internal const int MaxBlockInstrs = 32;
+    /// <summary>Fuse flag-setter + Jcc pairs (SHARPBOX_IEM_NOFUSE=1 turns it off, for comparisons).</summary>
+    private static readonly bool s_fusion = Environment.GetEnvironmentVariable("SHARPBOX_IEM_NOFUSE") != "1";
     private const int HashSize = 1 << 13, MaxBlocks = 1 << 14, ArenaSize = 1 << 17;
     private int[] _hash = null!;
     private BlockInfo[] _blocks = null!;
@@ -180,7 +183,7 @@ public sealed unsafe partial class IemCpu
             _curBlock = bi;
             _curBlockRip = Rip;
             DecodedInstr* p = _arena + b.Start;
-            DecodedInstr* end = p + b.Count;
+            DecodedInstr* end = p + b.Dispatch;
             int n = b.Count;
             do
             {
@@ -466,6 +469,12 @@ public sealed unsafe partial class IemCpu
         b.Phys = pa; b.Phys2 = ulong.MaxValue; b.Info = info; b.Info2 = null;
         b.Gen = gen; b.Gen2 = 0;
         b.Start = start; b.Count = count; b.ByteLen = off; b.Mode = Mode;
+        b.Dispatch = count;
+        if (count >= 2 && s_fusion)
+        {
+            var fused = Fusion.Try(ref _arena[start + count - 2], ref _arena[start + count - 1], Mode);
+            if (fused != null) { _arena[start + count - 2].Handler = fused; b.Dispatch = count - 1; }
+        }
         b.LinkEpoch0 = 0; b.LinkEpoch1 = 0;
         _arenaUsed += count;
         if (reuse < 0)

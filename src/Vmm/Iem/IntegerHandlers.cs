@@ -79,8 +79,8 @@ public static unsafe class IntegerHandlers
         {
             t.Set(OpMap.Primary, (byte)(0x40 + i), HandlerSet.Sized(&H.UnR<H.OpInc, S16>, &H.UnR<H.OpInc, S32>, &H.UnR<H.OpInc, S64>));
             t.Set(OpMap.Primary, (byte)(0x48 + i), HandlerSet.Sized(&H.UnR<H.OpDec, S16>, &H.UnR<H.OpDec, S32>, &H.UnR<H.OpDec, S64>));
-            P(t, 0x50 + i, &H.PushR);
-            P(t, 0x58 + i, &H.PopR);
+            t.Set(OpMap.Primary, (byte)(0x50 + i), HandlerSet.Sized(&H.PushR, &H.PushR, &H.PushR64));
+            t.Set(OpMap.Primary, (byte)(0x58 + i), HandlerSet.Sized(&H.PopR, &H.PopR, &H.PopR64));
         }
 
         // ---- 60-6F ----
@@ -140,7 +140,8 @@ public static unsafe class IntegerHandlers
 
         // ---- C0-CF ----
         Shifts<H.CountImm>(t, 0xC0, 0xC1);
-        P(t, 0xC2, &H.Ret, End); P(t, 0xC3, &H.Ret, End);
+        P(t, 0xC2, &H.Ret, End);
+        t.Set(OpMap.Primary, 0xC3, HandlerSet.Sized(&H.Ret, &H.Ret, &H.Ret64, End));
         t.Set(OpMap.Primary, 0xC4, HandlerSet.RegMem(null, &H.LoadFarPointer));
         t.Set(OpMap.Primary, 0xC5, HandlerSet.RegMem(null, &H.LoadFarPointer));
         t.Set(OpMap.Primary, 0xC6, Set1(&H.MovRI<S8>, &H.MovMI<S8>), reg: 0);
@@ -159,7 +160,7 @@ public static unsafe class IntegerHandlers
         P(t, 0xE3, &H.Jcxz, End);
         P(t, 0xE4, &H.In); P(t, 0xE5, &H.In); P(t, 0xEC, &H.In); P(t, 0xED, &H.In);
         P(t, 0xE6, &H.Out, End); P(t, 0xE7, &H.Out, End); P(t, 0xEE, &H.Out, End); P(t, 0xEF, &H.Out, End);
-        P(t, 0xE8, &H.CallRel, End); P(t, 0xE9, &H.JmpRel, End); P(t, 0xEA, &H.JmpFarImm, End); P(t, 0xEB, &H.JmpRel, End);
+        t.Set(OpMap.Primary, 0xE8, HandlerSet.Sized(&H.CallRel, &H.CallRel, &H.CallRel64, End)); P(t, 0xE9, &H.JmpRel, End); P(t, 0xEA, &H.JmpFarImm, End); P(t, 0xEB, &H.JmpRel, End);
 
         // ---- F0-FF ----
         P(t, 0xF1, &H.Int1, End);

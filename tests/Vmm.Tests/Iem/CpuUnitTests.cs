@@ -233,4 +233,45 @@ public unsafe class CpuUnitTests
         cpu.Run(100);
         Assert.Equal(0x22UL, cpu.R(0) & 0xFFFF);
     }
+
+    [Fact]
+    public void A20GateWrapsAtOneMegabyteWhenOff()
+    {
+        var (bus, m) = NewMachine();
+        using var busLifetime = bus;
+        using var cpu = new IemCpu(m, 0);
+        // FFFF:0010 is linear 0x100000: with A20 off it reads physical 0.
+        bus.RamSpan(0, 1)[0] = 0x11;
+        bus.RamSpan(0x100000, 1)[0] = 0x22;
+        byte[] code = { 0xB8, 0xFF, 0xFF, 0x8E, 0xD8, 0xA0, 0x10, 0x00, 0xF4 };   // mov ax,FFFF; mov ds,ax; mov al,[0010]; hlt
+        code.CopyTo(bus.RamSpan(0x8000, code.Length));
+        StartReal(cpu, 0x8000);
+        cpu.SetA20(false);
+        cpu.Run(100);
+        Assert.Equal(0x11UL, cpu.R(0) & 0xFF);
+        StartReal(cpu, 0x8000);
+        cpu.SetA20(true);
+        cpu.Run(100);
+        Assert.Equal(0x22UL, cpu.R(0) & 0xFF);
+    }
+
+    [Fact]
+    public void ExceptionsAndSteadyStateExecutionAllocateNothingPerInstruction()
+    {
+        var (bus, m) = NewMachine();
+        using var busLifetime = bus;
+        using var cpu = new IemCpu(m, 0);
+        // mov cx, 0 ; l: add ax, cx ; loop l ; hlt  -> 65536 iterations, 131k instructions
+        byte[] code = { 0xB9, 0x00, 0x00, 0x01, 0xC8, 0xE2, 0xFC, 0xF4 };
+        code.CopyTo(bus.RamSpan(0x8000, code.Length));
+        StartReal(cpu, 0x8000);
+        cpu.Run(1_000_000);                                   // warm: blocks built, handlers jitted
+        StartReal(cpu, 0x8000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var exit = cpu.Run(1_000_000);
+        long after = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(VcpuExitReason.Halted, exit.Reason);
+        Assert.True(exit.Instructions > 130_000);
+        Assert.True(after - before < 1024, $"{after - before} bytes allocated running {exit.Instructions} instructions");
+    }
 }

@@ -49,6 +49,28 @@ public static unsafe partial class Handlers
         c.Rip = t;
     }
 
+    /// <summary>CALL rel32 in 64-bit mode: flat 64-bit stack, canonical target.</summary>
+    public static void CallRel64(IemCpu c, ref DecodedInstr d)
+    {
+        ulong ret = c.Rip;
+        ulong t = ret + (ulong)d.Disp;
+        if ((ulong)(((long)t << 16) >> 16) != t) c.RaiseGp0();
+        ulong sp = c.R(4) - 8;
+        c.WriteU64(SegIdx.SS, sp, ret);
+        c.R(4) = sp;
+        c.Rip = t;
+    }
+
+    /// <summary>RET (no immediate) in 64-bit mode.</summary>
+    public static void Ret64(IemCpu c, ref DecodedInstr d)
+    {
+        ulong sp = c.R(4);
+        ulong t = c.ReadU64(SegIdx.SS, sp);
+        if ((ulong)(((long)t << 16) >> 16) != t) c.RaiseGp0();
+        c.R(4) = sp + 8;
+        c.Rip = t;
+    }
+
     public static void JmpInd(IemCpu c, ref DecodedInstr d)
     {
         ulong t = d.IsMem ? c.ReadSized(d.Seg, c.Ea(ref d), d.OpSize) : c.R(d.Rm);

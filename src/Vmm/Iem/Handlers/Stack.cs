@@ -7,6 +7,23 @@ public static unsafe partial class Handlers
 {
     public static void PushR(IemCpu c, ref DecodedInstr d) => c.Push(d.OpSize, c.R(d.Rm) & SizeMask(d.OpSize));
 
+    // 64-bit operand size only happens in 64-bit mode, where the stack is flat and 64-bit wide.
+    public static void PushR64(IemCpu c, ref DecodedInstr d)
+    {
+        ulong v = c.R(d.Rm);
+        ulong sp = c.R(4) - 8;
+        c.WriteU64(Cpum.SegIdx.SS, sp, v);
+        c.R(4) = sp;
+    }
+
+    public static void PopR64(IemCpu c, ref DecodedInstr d)
+    {
+        ulong sp = c.R(4);
+        ulong v = c.ReadU64(Cpum.SegIdx.SS, sp);
+        c.R(4) = sp + 8;
+        c.R(d.Rm) = v;          // POP RSP: the loaded value wins over the increment
+    }
+
     public static void PopR(IemCpu c, ref DecodedInstr d)
     {
         ulong v = c.Pop(d.OpSize);
