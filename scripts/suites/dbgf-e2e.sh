@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The debugger end to end (issue 5): VBoxHeadless --gdb-port runs a PVH guest of ours (an ELF with
+# The debugger end to end (issue 5): VBoxManage modifyvm --gdb-port, then VBoxHeadless runs a PVH guest of ours (an ELF with
 # symbols) on the software CPU; Debian's gdb attaches to it while it runs, breaks at a symbol, steps,
 # reads registers (general, segment, control) and memory, detaches, and the guest runs on. Then the
 # debugvm commands through the control socket: info items, osdetect, disasm, and dumpvmcore, whose
@@ -37,8 +37,8 @@ wait_for() { local t=0; while [ "$t" -lt "$3" ]; do grep -q "$2" "$1" 2>/dev/nul
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "$vbm" createvm --name dbg --register >/dev/null
-"$vbm" modifyvm dbg --memory 64 --hwvirtex off --paravirt-provider minimal --boot-kernel "$work/pvhtick.elf" --uart1 0x3f8 4 --uart-mode1 file "$work/tick.log" >/dev/null
-"$vbh" --startvm dbg --gdb-port "$port" --control-socket "$work/c.ctl" > "$work/vbh.out" 2>&1 &
+"$vbm" modifyvm dbg --memory 64 --hwvirtex off --paravirt-provider minimal --gdb-port "$port" --boot-kernel "$work/pvhtick.elf" --uart1 0x3f8 4 --uart-mode1 file "$work/tick.log" >/dev/null
+"$vbh" --startvm dbg --control-socket "$work/c.ctl" > "$work/vbh.out" 2>&1 &
 pid=$!
 if ! wait_for "$work/tick.log" "^TICK 3" 120 $pid; then
   bad start "the guest did not tick: $(tail -3 "$work/vbh.out")"; echo "$pass passed, $fail failed"; exit 1

@@ -79,24 +79,60 @@ public class HmPayloadTests(ITestOutputHelper output)
             output.WriteLine($"SKIPPED in-kernel irqchip: the host has irqchip={KvmTestEnv.Info.Irqchip}, PIT={KvmTestEnv.Info.Pit}");
             return;
         }
-        int irqfd = -1;
+        KvmIrqfdLine? irq4 = null;
         var opts = new HmOptions { InKernelIrqchip = true, InKernelPit = true };
         var r = RunOn(EngineKind.Kvm, "pic16", m =>
         {
-            var vm = m.Hm!.Vm;
-            irqfd = vm.AddIrqfd(4);
+            var irq3 = new KvmIrqLine(m.Hm!.Vm, 3);          // a device's IIrqLine on the in-kernel PIC
+            irq4 = new KvmIrqfdLine(m.Hm.Vm, 4);               // and one through an irqfd
             m.Bus.OnCheckpoint = n => new Thread(() =>
             {
                 Thread.Sleep(20);
-                if (n == 1) { vm.SetIrqLine(3, true); vm.SetIrqLine(3, false); }
-                else
-                {
-                    ulong one = 1;
-                    unsafe { SharpBox.Runtime.Linux.KvmNative.Write(irqfd, &one, 8); }
-                }
+                if (n == 1) { irq3.SetLevel(true); irq3.SetLevel(false); }
+                else irq4.Pulse();
             }) { IsBackground = true }.Start();
         }, opts);
+        irq4?.Dispose();
         Assert.Equal(Payloads.Expected("pic16"), r.Output);
+    }
+
+    /// <summary>Guest writes to a port bound to an ioeventfd signal the eventfd and never reach the bus.</summary>
+    [Fact]
+    public unsafe void IoeventfdTakesWritesWithoutExits()
+    {
+        if (!KvmTestEnv.Usable(output, "ioeventfd")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("evt16"));
+        using var m = new PayloadMachine(EngineKind.Kvm, bus);
+        int efd = m.Hm!.Vm.AddIoeventfd(0xF6, 1, pio: true);
+        int matched = m.Hm.Vm.AddIoeventfd(0xF7, 1, pio: true, datamatch: 0x42);
+        m.Start();
+        Assert.Null(m.Run(Limit));
+        Assert.Equal(Payloads.Expected("evt16"), bus.Output);
+        ulong count = 0;
+        Assert.Equal(8, (long)SharpBox.Runtime.Linux.KvmNative.Read(efd, &count, 8));
+        Assert.Equal(3UL, count);                              // three writes to 0xF6, summed by the eventfd
+        Assert.Equal(8, (long)SharpBox.Runtime.Linux.KvmNative.Read(matched, &count, 8));
+        Assert.Equal(1UL, count);                              // one of the two writes to 0xF7 had the value 0x42
+        m.Hm.Vm.RemoveIoeventfd(efd);
+        m.Hm.Vm.RemoveIoeventfd(matched);
+    }
+
+    /// <summary>The in-kernel local APIC's register page goes out and back in (KVM_GET/SET_LAPIC).</summary>
+    [Fact]
+    public void InKernelLapicStateRoundTrips()
+    {
+        if (!KvmTestEnv.Usable(output, "in-kernel LAPIC state") || !KvmTestEnv.Info.Irqchip) return;
+        using var bus = new PayloadBus();
+        using var m = new PayloadMachine(EngineKind.Kvm, bus, new HmOptions { InKernelIrqchip = true });
+        var v = ((HmCpu)m.Cpu).Kvm;
+        v.GetLapic(out var l);
+        l.Regs[0x80] = 0x50;                                  // TPR
+        l.Regs[0x380] = 0x78; l.Regs[0x381] = 0x56;           // timer initial count
+        v.SetLapic(in l);
+        v.GetLapic(out var back);
+        Assert.Equal(0x50, back.Regs[0x80]);
+        Assert.Equal(0x5678, back.Regs[0x380] | back.Regs[0x381] << 8);
     }
 
     /// <summary>Runs ring3_64, stops at checkpoint 2 (mid-loop, in ring 3), moves the state to the other engine and finishes there.</summary>
