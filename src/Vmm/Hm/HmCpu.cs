@@ -71,6 +71,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
             if (Volatile.Read(ref _stopRequest) != 0)
             {
                 Interlocked.Exchange(ref _stopRequest, 0);
+                DeliverInjectedInterrupt();
                 exit.Reason = VcpuExitReason.Stopped;
                 break;
             }
@@ -142,6 +143,45 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
         }
         FinishIo();
         return exit;
+    }
+
+    /// <summary>
+    /// A stop can land between KVM_INTERRUPT and the entry that delivers it: the vector is then taken
+    /// from the interrupt controller but only queued in KVM, where neither <see cref="CpuContext"/> nor
+    /// the other engine can carry it. So before returning Stopped the queued interrupt is delivered:
+    /// one more entry with single-step on runs the guest into the handler's first instruction.
+    /// </summary>
+    private void DeliverInjectedInterrupt()
+    {
+        if (!_userIrqchip) return;
+        FinishIo();
+        _v.GetVcpuEvents(out var ev);
+        if (ev.InterruptInjected == 0) return;
+        var saved = _debug;
+        var d = saved;
+        d.Control |= KvmConst.GuestDbgEnable | KvmConst.GuestDbgSingleStep;
+        _v.SetGuestDebug(in d);
+        bool kick = _v.KickPending;
+        _v.ClearKick();
+        try
+        {
+            for (int i = 0; i < 64; i++)
+            {
+                uint r = _v.Run();
+                _ioPending = false;
+                if (r == KvmExit.Io) { HandleIo(); continue; }
+                if (r == KvmExit.Mmio) { HandleMmio(); continue; }
+                if (r == KvmExit.Intr) continue;
+                break;   // the step's DEBUG exit (or anything else: the interrupt is delivered by then)
+            }
+            _halted = false;
+        }
+        finally
+        {
+            FinishIo();
+            _v.SetGuestDebug(in saved);
+            if (kick) _v.Kick();
+        }
     }
 
     /// <summary>Lets KVM complete an instruction whose port/MMIO/MSR data we supplied, so state reads see it finished.</summary>

@@ -118,6 +118,31 @@ public class HmPayloadTests(ITestOutputHelper output)
         m.Hm.Vm.RemoveIoeventfd(matched);
     }
 
+    /// <summary>
+    /// An interrupt queued with KVM_INTERRUPT when a stop arrives before the entry that delivers it is
+    /// still delivered before Run returns (the vector was already taken from the controller).
+    /// </summary>
+    [Fact]
+    public void QueuedInterruptIsDeliveredBeforeAStop()
+    {
+        if (!KvmTestEnv.Usable(output, "queued interrupt on stop")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("irq16"));
+        using var m = new PayloadMachine(EngineKind.Kvm, bus);
+        m.Start();
+        bus.OnCheckpoint = n => m.Cpu.RequestStop();          // checkpoint 1: spinning with IF=1, waiting for vector 0x40
+        Assert.Equal(VcpuExitReason.Stopped, m.Cpu.Run(long.MaxValue).Reason);
+        var hm = (HmCpu)m.Cpu;
+        hm.Kvm.Interrupt(0x40);                               // queued in KVM, as after an acknowledge
+        m.Cpu.RequestStop();                                  // and a stop before the next entry
+        Assert.Equal(VcpuExitReason.Stopped, m.Cpu.Run(long.MaxValue).Reason);
+        hm.Kvm.GetVcpuEvents(out var ev);
+        Assert.Equal(0, ev.InterruptInjected);
+        bus.OnCheckpoint = null;
+        Assert.Null(m.Run(Limit));                            // the handler counted it: "spin: irq taken" follows
+        Assert.StartsWith("spin: irq taken\n", bus.Output);
+    }
+
     /// <summary>The in-kernel local APIC's register page goes out and back in (KVM_GET/SET_LAPIC).</summary>
     [Fact]
     public void InKernelLapicStateRoundTrips()
