@@ -27,6 +27,8 @@ public sealed record PcMachineConfig
     /// <summary>QEMU's isa-debug-exit port (test payloads); off unless asked for, so a guest cannot end the VM by accident.</summary>
     public ushort? DebugExitPort { get; init; }
     public bool TripleFaultReset { get; init; }
+    /// <summary>The effective paravirtualization provider (none, minimal, kvm, hyperv): CFGM /GIM/Provider.</summary>
+    public string ParavirtProvider { get; init; } = "None";
 }
 
 /// <summary>
@@ -43,6 +45,7 @@ public static class PcConfig
         root.SetInteger("NumCPUs", (ulong)m.Cpus);
         // As VirtualBox's CFGM: /EM/TripleFaultReset (VBoxManage modifyvm --triple-fault-reset).
         root.GetOrCreateChild("EM").SetBool("TripleFaultReset", m.TripleFaultReset);
+        root.InsertNode("GIM").SetString("Provider", m.ParavirtProvider);
         ulong low = Math.Min(m.RamBytes, VirtualMachine.DefaultRamHole), high = m.RamBytes - low;
         var dev = root.InsertNode("Devices");
         void Add(string name, Action<CfgmNode>? config = null, int instance = 0)

@@ -108,10 +108,21 @@ public sealed class ControlServer : IDisposable
                     string? error = await _vm.SaveStateAsync(path, stopAfter: stop);
                     return error is null ? $"ok {path}" : "error: " + error;
                 }
+            case "debugvm":
+                {
+                    // DBGF (VBoxManage debugvm): the reply is "ok N" and then N lines of text.
+                    if (DebugCommand is null) return "error: the debugger is not available";
+                    string text = await Task.Run(() => DebugCommand(arg));
+                    var lines = text.TrimEnd('\n').Split('\n');
+                    return $"ok {lines.Length}\n{string.Join('\n', lines)}";
+                }
             default:
-                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE)";
+                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE, debugvm info|osdetect|dumpvmcore|disasm ...)";
         }
     }
+
+    /// <summary>DBGF's command handler (info items, osdetect, dumpvmcore, disasm); throws ArgumentException for bad commands.</summary>
+    public Func<string, string>? DebugCommand { get; set; }
 
     private Task<string?> Request(VmRequestKind kind)
     {

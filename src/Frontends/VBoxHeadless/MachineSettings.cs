@@ -55,6 +55,7 @@ public static class MachineSettings
             RtcUseUtc = m.RTCUseUTC,
             Uuid = m.HardwareUUID == Guid.Empty ? m.Id : m.HardwareUUID,
             TimeOffsetMs = m.TimeOffset,
+            ParavirtProvider = m.GetEffectiveParavirtProvider().ToString(),
         };
     }
 

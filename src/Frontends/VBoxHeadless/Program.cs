@@ -6,6 +6,7 @@ using SharpBox.Main.Api;
 using SharpBox.Main.Impl;
 using SharpBox.Runtime;
 using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Hm;
 
 namespace SharpBox.Frontends.VBoxHeadless;
 
@@ -20,18 +21,21 @@ public static class Program
 {
     private const string Usage = """
         Usage:
-           VBoxHeadless --startvm <name|uuid> [--control-socket <path>]
+           VBoxHeadless --startvm <name|uuid> [--control-socket <path>] [--gdb-port <port>]
 
         Options:
            -s, --startvm <name|uuid>     Start the given VM
            --control-socket <path>       Serve control commands (status, pause, resume, reset,
-                                         poweroff, acpipowerbutton, savestate) on a Unix socket
+                                         poweroff, acpipowerbutton, savestate, debugvm) on a Unix socket
+           --gdb-port <port>             Serve gdb's remote protocol on 127.0.0.1:<port>
+                                         (default: extra data SharpBox/GdbPort, else none)
            -h, --help                    Show this help
         """;
 
     public static int Main(string[] args)
     {
         string? vmName = null, controlSocket = null;
+        int? gdbPort = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -48,6 +52,13 @@ public static class Program
                 case "--control-socket":
                     controlSocket = Value() ?? Fail(2, $"{a} needs a path");
                     break;
+                case "--gdb-port":
+                    {
+                        string pv = Value() ?? Fail(2, $"{a} needs a port number");
+                        if (!int.TryParse(pv, out int port) || port < 1 || port > 65535) return Error(2, $"{a} '{pv}' is not a TCP port (1-65535)");
+                        gdbPort = port;
+                        break;
+                    }
                 case "-h": case "--help": case "-help":
                     Console.Out.WriteLine(Usage);
                     return 0;
@@ -63,8 +74,13 @@ public static class Program
         if (vmName is null) return Error(2, $"--startvm is required\n{Usage}");
         Console.Out.WriteLine($"SharpBox Headless Interface {Version}");
         Console.Out.Flush();
-        return Run(vmName, controlSocket);
+        return Run(vmName, controlSocket, gdbPort);
     }
+
+    /// <summary>Extra data that forces the KVM engine where the host runs only user-mode guest code natively (VBoxManage setextradata VM SharpBox/HwVirtForce 1).</summary>
+    public const string HmForceKey = "SharpBox/HwVirtForce";
+    /// <summary>Extra data naming another KVM device node than /dev/kvm (tests use a missing one to check the fallback).</summary>
+    public const string KvmDeviceKey = "SharpBox/KvmDevice";
 
     private static string Version => typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "1.0";
 
@@ -76,7 +92,10 @@ public static class Program
 
     private static string Fail(int code, string message) { Environment.Exit(Error(code, message)); return ""; }
 
-    private static int Run(string vmName, string? controlSocket)
+    /// <summary>Extra data giving the gdb port when --gdb-port is not on the command line (VBoxManage setextradata VM SharpBox/GdbPort 1234).</summary>
+    public const string GdbPortKey = "SharpBox/GdbPort";
+
+    private static int Run(string vmName, string? controlSocket, int? gdbPort)
     {
         IMachine machine;
         try
@@ -104,14 +123,16 @@ public static class Program
             {
                 var config = MachineSettings.Read(machine);
                 log.Write($"Machine: {MachineSettings.Describe(config)}");
-                bool hwvirt = machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled);
-                string reason = hwvirt
-                    ? "hardware virtualization is enabled in the settings, but this build has no KVM engine yet; using the software CPU"
-                    : "hardware virtualization is disabled in the settings (--hwvirtex off)";
+                var engine = EngineSelection.Choose(new HmSettings(
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled), machine.GetHWVirtExProperty(HWVirtExPropertyType.NestedPaging),
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.VPID), machine.GetHWVirtExProperty(HWVirtExPropertyType.LargePages),
+                    machine.GetHWVirtExProperty(HWVirtExPropertyType.Force) || machine.GetExtraData(HmForceKey) == "1"),
+                    machine.GetExtraData(KvmDeviceKey) is { Length: > 0 } dev ? dev : KvmSystem.DefaultPath);
+                foreach (var line in engine.Report) log.Write(line);
                 var root = PcConfig.Build(config);
                 log.Write("CFGM dump:");
                 foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
-                vm = new VirtualMachine(root, Builtins.Create(), IemEngine.Factory, reason, vmlog);
+                vm = new VirtualMachine(root, Builtins.Create(), engine.Factory, engine.Reason, vmlog);
             }
             catch (Exception e)
             {
@@ -122,6 +143,15 @@ public static class Program
 
             using (vm)
             {
+                if (gdbPort is null && machine.GetExtraData(GdbPortKey) is { Length: > 0 } gp)
+                {
+                    if (!int.TryParse(gp, out int p) || p < 1 || p > 65535) return Error(1, $"extra data {GdbPortKey} = '{gp}' is not a TCP port");
+                    gdbPort = p;
+                }
+                SharpBox.Vmm.Dbgf.VmDebugger debugger;
+                try { debugger = new SharpBox.Vmm.Dbgf.VmDebugger(vm, gdbPort); }
+                catch (IOException e) { log.Write($"Failed to start the VM: {e.Message}"); return Error(1, e.Message); }
+                using var _ = debugger;
                 string? restore = File.Exists(stateFile) ? stateFile : null;
                 if (restore is not null)
                 {
@@ -134,7 +164,7 @@ public static class Program
                 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; vm.RequestPowerOff("SIGTERM received"); });
                 try
                 {
-                    if (controlSocket is not null) control = new ControlServer(controlSocket, vm, stateFile);
+                    if (controlSocket is not null) control = new ControlServer(controlSocket, vm, stateFile) { DebugCommand = debugger.Command };
                     var end = vm.Run(restore);
                     log.Write($"VBoxHeadless: exiting with status {end.ExitCode} ({end.Reason})");
                     if (end.ExitCode != 0) Console.Error.WriteLine($"VBoxHeadless: {end.Reason}");

@@ -53,13 +53,20 @@ public sealed class CpuModel
 
     private const uint MaxStd = 0xD, MaxExt = 0x80000008;
 
+    /// <summary>The paravirtualization interface's hypervisor leaves (GIM); null: none (they read as zeros).</summary>
+    public IHypervisorCpuid? Paravirt { get; set; }
+
     /// <summary>Executes CPUID for the vCPU with the given APIC id.</summary>
     public void Cpuid(uint leaf, uint sub, uint apicId, out uint eax, out uint ebx, out uint ecx, out uint edx)
     {
         eax = ebx = ecx = edx = 0;
         // Intel: a leaf above the maximum returns the highest basic leaf's data.
         if (leaf > MaxStd && leaf < 0x40000000) leaf = MaxStd;
-        if (leaf >= 0x40000000 && leaf < 0x80000000) return;   // no paravirtual interface
+        if (leaf >= 0x40000000 && leaf < 0x80000000)
+        {
+            Paravirt?.Cpuid(leaf, sub, out eax, out ebx, out ecx, out edx);   // GIM's provider, if any
+            return;
+        }
         if (leaf > MaxExt) leaf = MaxStd;
         switch (leaf)
         {
@@ -110,6 +117,7 @@ public sealed class CpuModel
             else if (l == 7 || l == 0xD) Add(l, 0, true);
             else Add(l, 0, false);
         }
+        if (Paravirt is { } pv) foreach (uint l in pv.Leaves) Add(l, 0, false);
         for (uint l = 0x80000000; l <= MaxExt; l++) Add(l, 0, false);
         return list;
     }

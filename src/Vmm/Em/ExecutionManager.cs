@@ -55,6 +55,9 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
     }
 
     public IVirtualCpu Cpu(int i) => _cpus[i].Cpu;
+
+    /// <summary>Set by DBGF: a vCPU stopped at a debugger breakpoint or single step (EM is parking every vCPU).</summary>
+    public Action<int, VcpuExit>? DebugExit { get; set; }
     public VcpuMode ModeOf(int i) => _cpus[i].Mode;
 
     /// <summary>Creates the vCPU threads, parked until <see cref="ResumeAll"/>.</summary>
@@ -185,6 +188,14 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
                 case VcpuExitReason.Shutdown:
                     v.Mode = VcpuMode.Stopped;
                     _post(new VmRequest(VmRequestKind.TripleFault, Cpu: v.Cpu.CpuIndex, Message: Describe(v.Cpu)));
+                    break;
+                case VcpuExitReason.Breakpoint:
+                case VcpuExitReason.SingleStep:
+                    // The debugger's event: every vCPU parks where it is, then the debugger hears of it.
+                    _resume.Reset();
+                    _pause = true;
+                    foreach (var o in _cpus) if (o != v) { o.Cpu.RequestStop(); o.Wake.Set(); }
+                    DebugExit?.Invoke(v.Cpu.CpuIndex, exit);
                     break;
                 case VcpuExitReason.Reset:
                     v.Mode = VcpuMode.Stopped;

@@ -17,6 +17,9 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
     /// <summary>The vCPU index of the calling thread (0 for threads that are not vCPUs).</summary>
     public static int CurrentCpu { get => t_cpu; set => t_cpu = value; }
 
+    /// <summary>PGM's map: a hardware engine registers its RAM and ROM ranges as memory slots.</summary>
+    public PhysicalMemoryMap Memory => memory;
+
     /// <summary>Set by EM: recompute CPU <c>cpu</c>'s INTR line (called with the IRQ lock held).</summary>
     internal Action<int>? UpdateInterruptLine;
 
@@ -61,8 +64,12 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
 
     public ulong ReadTsc() => tm.NsToTsc(tm.Clock.NowNs);
 
+    /// <summary>GIM's paravirtualization provider: its MSRs come before the APIC's.</summary>
+    public SharpBox.Vmm.Gim.GimProvider? Paravirt { get; set; }
+
     public bool TryReadMsr(int cpuIndex, uint msr, out ulong value)
     {
+        if (Paravirt is { } g && g.TryReadMsr(cpuIndex, msr, out value)) return true;
         if (pdm.ApicCpu is { } a) return a.TryReadMsr(cpuIndex, msr, out value);
         value = 0;
         return false;
@@ -70,6 +77,7 @@ public sealed unsafe class PlatformBus(PhysicalMemoryMap memory, IoPortSpace por
 
     public bool TryWriteMsr(int cpuIndex, uint msr, ulong value)
     {
+        if (Paravirt is { } g && g.TryWriteMsr(cpuIndex, msr, value)) return true;
         if (pdm.ApicCpu is not { } a) return msr == 0x1B;
         using (pdm.Irqs.IrqLock.EnterScope())
         {

@@ -55,6 +55,8 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
     public TaskCompletionSource BootCompleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IExecutionEngine Engine { get; }
+    /// <summary>The paravirtualization provider (CFGM /GIM/Provider), or null for none.</summary>
+    public SharpBox.Vmm.Gim.GimProvider? Paravirt { get; }
     public PlatformBus Bus { get; }
 
     public VirtualMachine(CfgmNode root, PdmDeviceRegistry registry, ExecutionEngineFactory engineFactory, string engineReason, VmLog log)
@@ -87,7 +89,15 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
         Pdm = new PdmManager(PhysMap, Ports, Tm, Io, Ssm, this, CpuCount, log);
         Bus = new PlatformBus(PhysMap, Ports, Pdm, Tm);
         var model = new Cpum.CpuModel { CpuCount = CpuCount, TscHz = Tm.TscHz };
+        // GIM before the engine: its provider extends the CPU model both engines present.
+        var gimKind = SharpBox.Vmm.Gim.GimProvider.Parse(root.GetChild("GIM")?.GetString("Provider", "None") ?? "None");
+        var gimEnv = new SharpBox.Vmm.Gim.GimEnvironment { Model = model, CpuCount = CpuCount, Memory = Pdm.GuestMemory, Clock = new SharpBox.Vmm.Gim.TmGimClock(Tm), Log = log.Write };
+        Paravirt = SharpBox.Vmm.Gim.GimProvider.Create(gimKind, gimEnv);
         Engine = engineFactory(Bus, model);
+        gimEnv.TscIsClock = Engine is IemEngine;
+        gimEnv.EngineMsrs = Engine as SharpBox.Vmm.Gim.IEngineMsrs;
+        Bus.Paravirt = Paravirt;
+        if (Paravirt is { } gim) Ssm.Register(new SsmUnit("gim", 0, gim.StateVersion, gim.Save, gim.Load));
         log.Write($"EM: execution engine: {Engine.Name} ({engineReason}); CPU: {model.Vendor} \"{model.Brand}\" signature {model.Signature:X}, TSC {Tm.TscHz / 1_000_000} MHz");
         Em = new ExecutionManager(Engine, CpuCount, Pdm, Bus, Post, log);
         Pdm.CpuSignals = Em;

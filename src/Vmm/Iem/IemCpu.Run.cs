@@ -155,7 +155,7 @@ public sealed unsafe partial class IemCpu
     {
         while (true)
         {
-            if (_pending != 0)
+            if (_pending != 0 || Halted)   // a halted vCPU woken with nothing to deliver stays halted
             {
                 VcpuExitReason r = HandlePending();
                 if (r != VcpuExitReason.None) return r;

@@ -38,6 +38,20 @@ public sealed class IoPortSpace
     public Action<ushort, bool, uint>? UnclaimedAccess { get; set; }
     public long UnclaimedAccesses => Interlocked.Read(ref _unclaimedAccesses);
 
+    /// <summary>The registered ranges (for the debugger's info items).</summary>
+    public IReadOnlyList<IoPortRange> Ranges
+    {
+        get
+        {
+            lock (_writeLock)
+            {
+                var list = new List<IoPortRange>();
+                for (int i = 1; i < _count; i++) if (_ranges[i] is { } r && _map[r.First] == r.Index) list.Add(r);   // still registered
+                return list;
+            }
+        }
+    }
+
     public IoPortRange Register(string name, ushort first, int count, IIoPortDevice device, Lock @lock, IoWidths widths = IoWidths.All)
         => TryRegister(name, first, count, device, @lock, widths, out string? conflict)
            ?? throw new InvalidOperationException(conflict);

@@ -231,6 +231,10 @@ internal static class ModifyVmCommand
         Opt(new[] { "--boot-kernel" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Kernel", o.Value == "none" ? null : Path.GetFullPath(o.Value))),
         Opt(new[] { "--boot-initrd" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Initrd", o.Value == "none" ? null : Path.GetFullPath(o.Value))),
         Opt(new[] { "--boot-cmdline" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Cmdline", o.Value.Length == 0 ? null : o.Value)),
+        // DBGF: the gdb stub's port on 127.0.0.1 ("off" or 0 removes it); VBoxHeadless reads the extra data.
+        Opt(new[] { "--gdb-port" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/GdbPort", o.Value is "off" or "0" ? null
+            : ushort.TryParse(o.Value, out ushort port) && port > 0 ? port.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : throw new SyntaxException($"Invalid --gdb-port argument '{o.Value}' (expected a TCP port 1-65535, or off)"))),
     };
 
     public static int Run(Ctx c)

@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Text;
+using SharpBox.Vmm.Cpum;
+using SharpBox.Vmm.Em;
+
+namespace SharpBox.Vmm.Dbgf;
+
+/// <summary>
+/// The debug target of a running <see cref="VirtualMachine"/>: halting and resuming go through the
+/// VM's controller (pause/resume: EM parks the vCPUs and TM's clock stands still), and EM reports
+/// debugger breakpoints and steps, after which every vCPU is parked.
+/// </summary>
+public sealed class VmDebugTarget : IDebugTarget
+{
+    private readonly VirtualMachine _vm;
+
+    public VmDebugTarget(VirtualMachine vm)
+    {
+        _vm = vm;
+        vm.Em.DebugExit = OnDebugExit;
+    }
+
+    public int CpuCount => _vm.CpuCount;
+    public IVirtualCpu GetCpu(int index) => _vm.Em.Cpu(index);
+    public int ReadPhysical(ulong gpa, Span<byte> buffer) => BusMemory.Read(_vm.Bus, gpa, buffer);
+    public int WritePhysical(ulong gpa, ReadOnlySpan<byte> data)
+    {
+        int n = BusMemory.Write(_vm.Bus, gpa, data);
+        if (n > 0) _vm.Engine.NotifyPhysicalWrite(gpa, (ulong)n);   // decoded code there is stale now
+        return n;
+    }
+
+    public bool IsRunning => _vm.State == VmState.Running;
+    public event Action<DebugStop>? Stopped;
+
+    public void Halt() => Request(VmRequestKind.Pause);
+
+    /// <summary>Runs every vCPU (a step of one vCPU lets the others run too, as gdb's default scheduler does).</summary>
+    public void Resume(int onlyCpu = -1) => Request(VmRequestKind.Resume);
+
+    private void Request(VmRequestKind kind)
+    {
+        var done = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _vm.Post(new VmRequest(kind, Done: done));
+        if (!done.Task.Wait(TimeSpan.FromSeconds(30))) throw new TimeoutException($"DBGF: the VM did not {kind.ToString().ToLowerInvariant()} within 30 s");
+    }
+
+    private void OnDebugExit(int cpu, VcpuExit exit)
+    {
+        var c = GetCpu(cpu);
+        var stop = exit.Reason == VcpuExitReason.SingleStep
+            ? new DebugStop(cpu, DebugStopReason.SingleStep, exit.Address)
+            : c is IVcpuWatchpoints w && w.TryGetWatchHit(out var hit)
+                ? new DebugStop(cpu, DebugStopReason.Watchpoint, hit.Address, hit.Kind)
+                : new DebugStop(cpu, DebugStopReason.Breakpoint, exit.Address);
+        // EM parks the vCPUs; the VM's pause also stops the clock. Report once that is done.
+        var done = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _vm.Post(new VmRequest(VmRequestKind.Pause, Done: done));
+        done.Task.ContinueWith(_ => Stopped?.Invoke(stop), TaskScheduler.Default);
+    }
+}
+
+/// <summary>
+/// DBGF for one VM: the gdb stub (when a port is given), and the commands of VBoxManage debugvm —
+/// info items (registers, cpuid, mmio, ioports, devices, timers), osdetect, dumpvmcore, and
+/// disassembly at a vCPU's RIP. Commands that read vCPU state stop the VM for the moment they need.
+/// </summary>
+public sealed class VmDebugger : IDisposable
+{
+    private readonly VirtualMachine _vm;
+    private readonly object _lock = new();
+
+    public VmDebugTarget Target { get; }
+    public GdbStub? Stub { get; }
+
+    public VmDebugger(VirtualMachine vm, int? gdbPort = null)
+    {
+        _vm = vm;
+        Target = new VmDebugTarget(vm);
+        if (gdbPort is int port)
+        {
+            Stub = new GdbStub(Target, port, vm.Log.Write) { MonitorCommand = cmd => cmd == "help" ? Help : TryCommand(cmd) };
+        }
+    }
+
+    public const string Help =
+        "info registers|cpuid|mmio|ioports|devices|timers   the VM's state\n" +
+        "osdetect                                          names the guest OS\n" +
+        "dumpvmcore FILE                                   writes an ELF core (gdb -c FILE)\n" +
+        "disasm [CPU [COUNT]]                              disassembles at a vCPU's RIP\n";
+
+    /// <summary>Runs one command ("info cpuid", "osdetect", "dumpvmcore /tmp/x.core", "disasm 0 10"); throws ArgumentException for bad ones.</summary>
+    public string Command(string line)
+    {
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException("empty debugger command");
+        switch (parts[0])
+        {
+            case "info":
+                if (parts.Length < 2) throw new ArgumentException("info needs an item: registers, cpuid, mmio, ioports, devices, timers");
+                return Info(parts[1]);
+            case "osdetect":
+                return OsDetect.Detect(Target, Memory());
+            case "dumpvmcore":
+                {
+                    string file = parts.Length > 1 ? line[(line.IndexOf(parts[1], StringComparison.Ordinal))..].Trim() : throw new ArgumentException("dumpvmcore needs a file name");
+                    if (file.StartsWith("--filename", StringComparison.Ordinal)) file = file["--filename".Length..].Trim(' ', '=');
+                    file = Path.GetFullPath(file);
+                    WithVmStopped(() => ElfCore.Write(file, Target, Memory()));
+                    return $"core written to {file}";
+                }
+            case "disasm":
+                {
+                    int cpu = parts.Length > 1 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : 0;
+                    int count = parts.Length > 2 ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 10;
+                    if ((uint)cpu >= (uint)_vm.CpuCount) throw new ArgumentException($"no vCPU {cpu} (the VM has {_vm.CpuCount})");
+                    return WithVmStopped(() => DisassembleAt(cpu, Math.Clamp(count, 1, 200)));
+                }
+            case "help":
+                return Help;
+        }
+        throw new ArgumentException($"unknown debugger command '{parts[0]}' ({string.Join(", ", "info", "osdetect", "dumpvmcore", "disasm", "help")})");
+    }
+
+    private string? TryCommand(string line)
+    {
+        try { return Command(line); }
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException) { return "error: " + e.Message + "\n"; }
+    }
+
+    private List<(ulong, ulong)> Memory() => _vm.PhysMap.HostBackedRanges.Select(r => (r.GuestPhys, r.Size)).ToList();
+
+    private T WithVmStopped<T>(Func<T> f)
+    {
+        lock (_lock)
+        {
+            bool wasRunning = Target.IsRunning;
+            if (wasRunning) Target.Halt();
+            try { return f(); }
+            finally { if (wasRunning) Target.Resume(); }
+        }
+    }
+
+    private void WithVmStopped(Action a) => WithVmStopped(() => { a(); return 0; });
+
+    public string Info(string item) => item switch
+    {
+        "registers" or "cpumguest" => WithVmStopped(Registers),
+        "cpuid" => Cpuid(),
+        "mmio" or "memory" => MemoryMap(),
+        "ioports" or "ioport" => IoPorts(),
+        "devices" or "dev" => Devices(),
+        "timers" => Timers(),
+        _ => throw new ArgumentException($"unknown info item '{item}' (registers, cpuid, mmio, ioports, devices, timers)"),
+    };
+
+    private string Registers()
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < _vm.CpuCount; i++)
+        {
+            var c = new CpuContext();
+            Target.GetCpu(i).GetState(ref c);
+            sb.Append(CultureInfo.InvariantCulture, $"CPU {i} ({_vm.Em.ModeOf(i)}, {Disassembler.Bitness(c)}-bit code)\n");
+            sb.Append(FormatRegisters(c));
+            sb.Append(DisassembleAt(i, 1));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The architectural registers of one context, in the layout of VirtualBox's "info cpumguest".</summary>
+    public static string FormatRegisters(in CpuContext c)
+    {
+        var sb = new StringBuilder();
+        string[] n = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+        for (int i = 0; i < 16; i++) sb.Append(CultureInfo.InvariantCulture, $"{n[i],3}={c.Gpr[i]:x16}{(i % 4 == 3 ? "\n" : " ")}");
+        sb.Append(CultureInfo.InvariantCulture, $"rip={c.Rip:x16} rflags={c.Rflags:x8}{Flags(c.Rflags)}\n");
+        string[] s = { "es", "cs", "ss", "ds", "fs", "gs" };
+        for (int i = 0; i < 6; i++)
+        {
+            var r = c.Seg[i];
+            sb.Append(CultureInfo.InvariantCulture, $"{s[i]}={r.Selector:x4} base={r.Base:x16} limit={r.Limit:x8} attr={r.Attributes:x5}\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"ldtr={c.Ldtr.Selector:x4} base={c.Ldtr.Base:x16} limit={c.Ldtr.Limit:x8}  tr={c.Tr.Selector:x4} base={c.Tr.Base:x16} limit={c.Tr.Limit:x8}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"gdtr={c.Gdtr.Base:x16}:{c.Gdtr.Limit:x4}  idtr={c.Idtr.Base:x16}:{c.Idtr.Limit:x4}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"cr0={c.Cr0:x8} cr2={c.Cr2:x16} cr3={c.Cr3:x16} cr4={c.Cr4:x8} cr8={c.Cr8:x} efer={c.Efer:x}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"dr0={c.Dr[0]:x} dr1={c.Dr[1]:x} dr2={c.Dr[2]:x} dr3={c.Dr[3]:x} dr6={c.Dr[6]:x} dr7={c.Dr[7]:x}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"apic_base={c.ApicBase:x} pat={c.Pat:x16} halted={c.Halted} nmi_blocked={c.NmiBlocked}\n");
+        return sb.ToString();
+    }
+
+    private static string Flags(ulong f)
+    {
+        var sb = new StringBuilder(" [");
+        (uint Bit, string Name)[] bits = { (RFlags.CF, "cf"), (RFlags.PF, "pf"), (RFlags.AF, "af"), (RFlags.ZF, "zf"), (RFlags.SF, "sf"),
+            (RFlags.TF, "tf"), (RFlags.IF, "if"), (RFlags.DF, "df"), (RFlags.OF, "of"), (RFlags.VM, "vm"), (RFlags.AC, "ac") };
+        foreach (var (bit, name) in bits) if ((f & bit) != 0) sb.Append(' ').Append(name);
+        sb.Append(CultureInfo.InvariantCulture, $" iopl={(f >> 12) & 3} ]");
+        return sb.ToString();
+    }
+
+    private string DisassembleAt(int cpu, int count)
+    {
+        var c = new CpuContext();
+        Target.GetCpu(cpu).GetState(ref c);
+        int bits = Disassembler.Bitness(c);
+        ulong lin = bits == 64 ? c.Rip : (c.Seg[SegIdx.CS].Base + c.Rip) & 0xFFFFFFFF;
+        var code = new byte[count * 15];
+        int n = GuestPaging.ReadLinear(c, lin, code, Target.ReadPhysical);
+        if (n == 0) return $"  (code at {lin:x} is not readable)\n";
+        return Disassembler.Format(code.AsSpan(0, n), lin, bits, count);
+    }
+
+    private string Cpuid()
+    {
+        var sb = new StringBuilder("     leaf/sub      eax      ebx      ecx      edx\n");
+        foreach (var l in _vm.Engine.Model.AllLeaves(0))
+            sb.Append(CultureInfo.InvariantCulture, $"{l.Leaf:x8}/{l.SubLeaf:x2}  {l.Eax:x8} {l.Ebx:x8} {l.Ecx:x8} {l.Edx:x8}\n");
+        return sb.ToString();
+    }
+
+    private string MemoryMap()
+    {
+        var rows = new List<(ulong Start, ulong Size, string What)>();
+        foreach (var r in _vm.PhysMap.HostBackedRanges) rows.Add((r.GuestPhys, r.Size, r.ReadOnly ? "ROM" : "RAM"));
+        foreach (var m in _vm.PhysMap.MmioRegions) if (m.Mapped) rows.Add((m.Base, m.Size, $"MMIO {m.Name}"));
+        var sb = new StringBuilder();
+        foreach (var (start, size, what) in rows.OrderBy(r => r.Start))
+            sb.Append(CultureInfo.InvariantCulture, $"{start:x16}-{start + size - 1:x16}  {what}\n");
+        return sb.ToString();
+    }
+
+    private string IoPorts()
+    {
+        var sb = new StringBuilder();
+        foreach (var r in _vm.Ports.Ranges.OrderBy(r => r.First))
+            sb.Append(CultureInfo.InvariantCulture, $"{r.First:x4}-{r.First + r.Count - 1:x4}  {r.Name}\n");
+        return sb.ToString();
+    }
+
+    private string Devices()
+    {
+        var sb = new StringBuilder();
+        foreach (var d in _vm.Pdm.Devices) sb.Append(CultureInfo.InvariantCulture, $"{d.Name}#{d.Instance}  {d.GetType().Name}\n");
+        return sb.ToString();
+    }
+
+    private string Timers()
+    {
+        long now = _vm.Tm.Clock.NowNs;
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"virtual clock {now} ns ({(_vm.Tm.Clock.Running ? "running" : "stopped")}), TSC {_vm.Tm.TscHz} Hz\n");
+        foreach (var t in _vm.Tm.Timers.All)
+            sb.Append(CultureInfo.InvariantCulture, $"{t.Name,-28} {(t.Active ? $"expires in {(t.ExpireNs - now) / 1000.0:F1} us" : "stopped")}\n");
+        return sb.ToString();
+    }
+
+    public void Dispose()
+    {
+        Stub?.Dispose();
+        _vm.Em.DebugExit = null;
+    }
+}

@@ -1,0 +1,2 @@
+// SharpBox runs on Linux hosts only; this also satisfies the platform analyzer for the KVM engine.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
