@@ -1,6 +1,7 @@
 using System.Text;
 using SharpBox.Main.Api;
 using SharpBox.Main.Impl;
+using SharpBox.Main.Remote;
 using VBoxManage.Cli;
 using VBoxManage.Commands;
 
@@ -50,13 +51,16 @@ public static class Program
     {
         var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false, NewLine = "\n" };
         var stderr = new StreamWriter(Console.OpenStandardError(), new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
+        IVirtualBox? connection = null;
         try
         {
-            return Run(args, stdout, stderr, () => VirtualBox.Open(new StorageMediumBackend()));
+            // Everything goes through VBoxSVC (started on first use), as VirtualBox's VBoxManage does.
+            return Run(args, stdout, stderr, () => connection = VBoxClient.Connect("VBoxManage"));
         }
         finally
         {
             stdout.Flush();
+            (connection as IDisposable)?.Dispose();
         }
     }
 

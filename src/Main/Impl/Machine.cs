@@ -10,7 +10,7 @@ namespace SharpBox.Main.Impl;
 /// A machine: either a registered machine (read-only view, loaded lazily), a new machine from
 /// CreateMachine (mutable until registered), or the mutable session copy a locked session holds.
 /// </summary>
-internal sealed class Machine : IMachine
+internal sealed partial class Machine : IMachine
 {
     internal const string Component = "MachineWrap";
     internal const string Iface = "IMachine";
@@ -328,7 +328,10 @@ internal sealed class Machine : IMachine
         };
     }
 
-    public MachineState State
+    public MachineState State => _vbox.LiveStateOf(_id) ?? SettingsState;
+
+    /// <summary>The state the settings file records (saved, aborted, powered off), ignoring a running VM process.</summary>
+    internal MachineState SettingsState
     {
         get
         {
@@ -341,7 +344,11 @@ internal sealed class Machine : IMachine
         }
     }
 
-    public DateTime LastStateChange => Cfg.LastStateChange;
+    public DateTime LastStateChange => _vbox.LiveSince(_id) ?? Cfg.LastStateChange;
+
+    public SessionState SessionState => _vbox.WriteSessionOf(_id) != null ? SessionState.Locked : SessionState.Unlocked;
+    public string SessionName => _vbox.WriteSessionOf(_id)?.ClientName ?? "";
+    public uint SessionPID => _vbox.WriteSessionOf(_id)?.ClientPid ?? 0;
 
     public string StateFilePath
     {
@@ -796,10 +803,31 @@ internal sealed class Machine : IMachine
         if (lockType is not (LockType.Write or LockType.Shared or LockType.VM))
             throw Error(ResultCode.E_INVALIDARG, $"Invalid lock type {lockType}");
 
+        // Another session of this VirtualBox holds the machine: a shared lock joins it (the console of
+        // a running VM), anything else gets VirtualBox's error at once instead of waiting.
+        if (_vbox.WriteSessionOf(_id) is Session holder)
+        {
+            if (lockType == LockType.Shared)
+            {
+                s.Attach(_vbox, _id, this, null, SessionType.Shared);
+                _vbox.SessionStarted(_id, s, shared: true);
+                return;
+            }
+            _ = holder;
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"The machine '{DisplayName}' is already locked for a session (or being unlocked)");
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             string dir = Path.GetDirectoryName(_path)!;
-            FileLock l = VirtualBox.Guard(() => VirtualBox.AcquireLock(dir, $"the machine '{_path}'"), Component, Iface);
+            FileLock l = VirtualBox.Guard(() =>
+            {
+                try { return FileLock.Acquire(dir, VirtualBox.LockTimeout, s); }
+                catch (TimeoutException)
+                {
+                    throw new TimeoutException($"The machine '{DisplayName}' is already locked for a session (by another process; waited {VirtualBox.LockTimeout.TotalSeconds:0} s for '{dir}')");
+                }
+            }, Component, Iface);
             try
             {
                 // Re-read the registry: the machine may have been renamed or unregistered while we waited.
@@ -827,7 +855,8 @@ internal sealed class Machine : IMachine
                     _mutable = true,
                     _original = this,
                 };
-                s.Attach(sessionMachine, l, SessionType.WriteLock);
+                s.Attach(_vbox, _id, sessionMachine, l, SessionType.WriteLock);
+                _vbox.SessionStarted(_id, s, shared: false);
                 return;
             }
             catch
@@ -837,6 +866,9 @@ internal sealed class Machine : IMachine
             }
         }
     }
+
+    /// <summary>The name for messages (the UUID when the file cannot be read).</summary>
+    private string DisplayName => TryConfig()?.Name ?? $"{{{_id:D}}}";
 
     public void SaveSettings()
     {
@@ -878,6 +910,7 @@ internal sealed class Machine : IMachine
             _original._path = _path;
         }
         _vbox.InvalidateMedia();
+        _vbox.Fire(VBoxEventType.MachineDataChanged, _id);
     }
 
     /// <summary>
@@ -941,17 +974,26 @@ internal sealed class Machine : IMachine
         }
     }
 
-    /// <summary>Changes another machine's own media registry under that machine's lock.</summary>
+    /// <summary>
+    /// Changes a machine's own media registry under that machine's lock. When a session of this
+    /// VirtualBox holds the machine, the change is made under the session's lock and to the session's
+    /// copy as well, so the session's next save keeps it.
+    /// </summary>
     internal static void UpdateRegistryOf(VirtualBox vbox, Guid machineId, Action<MachineConfig> change)
     {
         MachineRegistryEntry entry = vbox.Global.MachineEntries().FirstOrDefault(e => e.Id == machineId)
             ?? throw Error(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"Could not find a registered machine with UUID {{{machineId:D}}}");
+        Session? holder = vbox.WriteSessionOf(machineId);
         VirtualBox.Guard(() =>
         {
-            using FileLock l = VirtualBox.AcquireLock(Path.GetDirectoryName(entry.SettingsFile)!, $"the machine '{entry.SettingsFile}'");
+            using FileLock l = holder != null
+                ? FileLock.Acquire(Path.GetDirectoryName(entry.SettingsFile)!, VirtualBox.LockTimeout, holder)
+                : VirtualBox.AcquireLock(Path.GetDirectoryName(entry.SettingsFile)!, $"the machine '{entry.SettingsFile}'");
             var cfg = new MachineConfig(SettingsDocument.Load(entry.SettingsFile));
             change(cfg);
             cfg.Doc.Save();
+            if (holder?.LockedMachine?._cfg is MachineConfig sessionCfg)
+                change(sessionCfg);
         }, Component, Iface);
         vbox.InvalidateMedia();
     }
@@ -1064,6 +1106,8 @@ internal sealed class Machine : IMachine
     {
         if (!_registered)
             throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, "The machine is not registered");
+        if (_vbox.WriteSessionOf(_id) != null)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"Cannot unregister the machine '{DisplayName}' while it is locked");
         string dir = Path.GetDirectoryName(_path)!;
         var media = new List<IMedium>();
         using (FileLock l = VirtualBox.Guard(() => VirtualBox.AcquireLock(dir, $"the machine '{_path}'"), Component, Iface))

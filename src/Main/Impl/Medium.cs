@@ -553,6 +553,7 @@ internal sealed class MediaIndex
     }
 
     public Medium? ById(Guid id) => _byId.TryGetValue(id, out Medium? m) ? m : null;
+    public IReadOnlyList<Medium> All => _order;
     public Medium? ByLocation(string path) => _byLocation.TryGetValue(path, out Medium? m) ? m : null;
     public string? ResolveLocation(Guid id) => ById(id)?.Location;
 

@@ -33,6 +33,18 @@ public sealed class VirtualBox : IVirtualBox
     private readonly List<Medium> _openedMedia = new();
     private readonly SystemProperties _systemProperties;
     private readonly Host _host = new();
+    private readonly Dictionary<Guid, MachineSessions> _sessions = new();
+    private readonly Dictionary<Guid, LiveState> _live = new();
+
+    /// <summary>
+    /// Serialises API calls when several threads use this object (VBoxSVC holds it around every
+    /// call; long operations take it for their registry updates, not for their disk I/O).
+    /// </summary>
+    public object ApiLock { get; } = new();
+
+    /// <summary>The event source; <see cref="IVirtualBox.EventSource"/>.</summary>
+    public EventSource Events { get; } = new();
+    public IEventSource EventSource => Events;
 
     public string HomeFolder { get; }
     public string SettingsFilePath { get; }
@@ -136,6 +148,94 @@ public sealed class VirtualBox : IVirtualBox
     public GuestOSType? GetGuestOSType(string id) => OsTypes.Find(id);
     public ISession CreateSession() => new Session();
 
+    /// <summary>A session for a client that is not this process (VBoxSVC names the peer).</summary>
+    public Session CreateSession(string clientName, uint clientPid) => new(clientName, clientPid);
+
+    // ---- Sessions and live state ------------------------------------------------------------------
+
+    /// <summary>Who holds a machine: the write session and the shared ones.</summary>
+    internal sealed class MachineSessions
+    {
+        public Session? Write;
+        public readonly List<Session> Shared = new();
+    }
+
+    internal MachineSessions? SessionsOf(Guid machineId) => _sessions.TryGetValue(machineId, out MachineSessions? s) ? s : null;
+
+    internal void SessionStarted(Guid machineId, Session session, bool shared)
+    {
+        if (!_sessions.TryGetValue(machineId, out MachineSessions? s))
+            _sessions[machineId] = s = new MachineSessions();
+        if (shared)
+            s.Shared.Add(session);
+        else
+        {
+            s.Write = session;
+            Fire(VBoxEventType.SessionStateChanged, machineId, sessionState: SessionState.Locked);
+        }
+    }
+
+    internal void SessionEnded(Session session)
+    {
+        Guid id = session.MachineId;
+        if (!_sessions.TryGetValue(id, out MachineSessions? s))
+            return;
+        s.Shared.Remove(session);
+        if (ReferenceEquals(s.Write, session))
+        {
+            s.Write = null;
+            Fire(VBoxEventType.SessionStateChanged, id, sessionState: SessionState.Unlocked);
+        }
+        if (s.Write == null && s.Shared.Count == 0)
+            _sessions.Remove(id);
+    }
+
+    /// <summary>The write session's machine, if a session of this object holds the machine.</summary>
+    internal Session? WriteSessionOf(Guid machineId) => SessionsOf(machineId)?.Write;
+
+    /// <summary>The state of a machine a VM process runs (or is starting, saving, ...); kept by VBoxSVC.</summary>
+    public sealed class LiveState
+    {
+        public MachineState State;
+        public DateTime Since;
+    }
+
+    /// <summary>The live state of a machine, if one is set (otherwise the state comes from its settings file).</summary>
+    public MachineState? LiveStateOf(Guid machineId) => _live.TryGetValue(machineId, out LiveState? l) ? l.State : null;
+
+    internal DateTime? LiveSince(Guid machineId) => _live.TryGetValue(machineId, out LiveState? l) ? l.Since : null;
+
+    /// <summary>Sets (or with null clears) the live state of a machine and tells listeners.</summary>
+    public void SetLiveState(Guid machineId, MachineState? state)
+    {
+        MachineState before = LiveStateOf(machineId) ?? MachineState.Null;
+        if (state is MachineState st)
+            _live[machineId] = new LiveState { State = st, Since = DateTime.UtcNow };
+        else
+            _live.Remove(machineId);
+        MachineState after = state ?? StateFromSettings(machineId);
+        if (after != before)
+            Fire(VBoxEventType.MachineStateChanged, machineId, state: after);
+    }
+
+    /// <summary>Machines with a live state (running, paused, starting, ...).</summary>
+    public IReadOnlyList<Guid> LiveMachines => _live.Keys.ToList();
+
+    private MachineState StateFromSettings(Guid machineId)
+    {
+        foreach (MachineRegistryEntry e in Entries)
+            if (e.Id == machineId)
+                return MachineFor(e).SettingsState;
+        return MachineState.Null;
+    }
+
+    // ---- Events -----------------------------------------------------------------------------------
+
+    internal void Fire(VBoxEventType type, Guid machineId, MachineState state = MachineState.Null, SessionState sessionState = SessionState.Null,
+        Guid mediumId = default, DeviceType mediumType = DeviceType.Null, bool registered = false, Guid snapshotId = default,
+        string? key = null, string? value = null)
+        => Events.Fire(seq => new VBoxEvent(type, seq, machineId, state, sessionState, mediumId, mediumType, registered, snapshotId, key, value));
+
     // ---- Machines ---------------------------------------------------------------------------------
 
     private IReadOnlyList<MachineRegistryEntry> Entries => Guard(() => _global.MachineEntries());
@@ -166,12 +266,17 @@ public sealed class VirtualBox : IVirtualBox
             (i, _, names) =>
             {
                 MachineRegistryEntry e = entries[i];
-                (string? name, Guid? id) = ReadMachineHeader(e.SettingsFile, names);
+                (string? name, Guid? id, MachineState fileState) = ReadMachineHeaderAndState(e.SettingsFile, names);
                 bool ok = name != null && id == e.Id;
-                result[i] = new MachineSummary(e.Id, ok ? name! : "<inaccessible>", e.SettingsFile, ok);
+                result[i] = new MachineSummary(e.Id, ok ? name! : "<inaccessible>", e.SettingsFile, ok, ok ? fileState : MachineState.Null);
                 return names;
             },
             _ => { });
+        // Live states (a VM process runs the machine) override what the files say.
+        if (_live.Count > 0)
+            for (int i = 0; i < result.Length; i++)
+                if (result[i].Accessible && _live.TryGetValue(result[i].Id, out LiveState? l))
+                    result[i] = result[i] with { State = l.State };
         return result;
     }
 
@@ -194,6 +299,13 @@ public sealed class VirtualBox : IVirtualBox
     /// </summary>
     internal static (string? Name, Guid? Id) ReadMachineHeader(string path, XmlNameTable? names = null)
     {
+        (string? name, Guid? id, _) = ReadMachineHeaderAndState(path, names);
+        return (name, id);
+    }
+
+    /// <summary>As <see cref="ReadMachineHeader"/>, with the state the Machine element's attributes give (stateFile, aborted).</summary>
+    internal static (string? Name, Guid? Id, MachineState State) ReadMachineHeaderAndState(string path, XmlNameTable? names = null)
+    {
         try
         {
             // No FileStream buffer: the XmlReader buffers itself.
@@ -204,15 +316,19 @@ public sealed class VirtualBox : IVirtualBox
                 if (reader.NodeType != XmlNodeType.Element)
                     continue;
                 if (reader.Depth == 0 && reader.LocalName != "VirtualBox")
-                    return (null, null);
+                    return (null, null, MachineState.Null);
                 if (reader.Depth == 1 && reader.LocalName == "Machine")
                 {
                     string? name = reader.GetAttribute("name");
                     string? uuid = reader.GetAttribute("uuid");
+                    bool saved = !string.IsNullOrEmpty(reader.GetAttribute("stateFile"));
+                    bool aborted = reader.GetAttribute("aborted") is "true" or "1";
+                    MachineState state = saved ? (aborted ? MachineState.AbortedSaved : MachineState.Saved)
+                        : aborted ? MachineState.Aborted : MachineState.PoweredOff;
                     // A truncated file (the usual damage) is inaccessible: the root must be closed at the end.
                     if (!EndsWithRootEndTag(stream))
-                        return (null, null);
-                    return (name, uuid != null && XmlUtil.TryParseUuid(uuid, out Guid g) ? g : null);
+                        return (null, null, MachineState.Null);
+                    return (name, uuid != null && XmlUtil.TryParseUuid(uuid, out Guid g) ? g : null, state);
                 }
                 if (reader.Depth == 1)
                     reader.Skip();
@@ -221,7 +337,7 @@ public sealed class VirtualBox : IVirtualBox
         catch (Exception e) when (e is IOException or XmlException or UnauthorizedAccessException)
         {
         }
-        return (null, null);
+        return (null, null, MachineState.Null);
     }
 
     /// <summary>Whether the file's last non-blank bytes are "&lt;/VirtualBox&gt;" (read from the end; the reader is done with the stream).</summary>
@@ -364,6 +480,7 @@ public sealed class VirtualBox : IVirtualBox
         _machines[id] = m;
         _ = name;
         InvalidateMedia();
+        Fire(VBoxEventType.MachineRegistered, id, registered: true);
     }
 
     internal void UnregisterMachine(Machine m)
@@ -373,7 +490,9 @@ public sealed class VirtualBox : IVirtualBox
         if (!removed)
             throw new VBoxException(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"Could not find a registered machine with UUID {{{id:D}}}", "MachineWrap", "IMachine");
         _machines.Remove(id);
+        _live.Remove(id);
         InvalidateMedia();
+        Fire(VBoxEventType.MachineRegistered, id, registered: false);
     }
 
     // ---- Extra data -----------------------------------------------------------------------------
@@ -385,6 +504,7 @@ public sealed class VirtualBox : IVirtualBox
         if (string.IsNullOrEmpty(key))
             throw new VBoxException(ResultCode.E_INVALIDARG, "Extra data key must not be empty", Component, Iface);
         UpdateGlobal(g => g.ExtraData.Set(key, value));
+        Fire(VBoxEventType.ExtraDataChanged, Guid.Empty, key: key, value: value ?? "");
     }
 
     // ---- Media ------------------------------------------------------------------------------------
