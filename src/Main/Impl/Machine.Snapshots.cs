@@ -70,7 +70,7 @@ internal sealed partial class Machine
     }
 
     /// <summary>A read-only machine showing a snapshot's hardware.</summary>
-    internal Machine SnapshotMachine(SnapshotXml snap) => new(_vbox, _id, _path) { _cfg = snap.AsMachineConfig(), _nameOnDisk = snap.Name };
+    internal Machine SnapshotMachine(SnapshotXml snap) => new(_vbox, _id, _path) { _cfg = snap.AsMachineConfig(), _nameOnDisk = snap.Name, _isSnapshotView = true };
 
     // ---- Helpers -----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ internal sealed partial class Machine : IMachine
     private string _nameOnDisk = "";
     private Machine? _original;
     private readonly HashSet<Guid> _leavingGlobalRegistry = new();
+    private FileStamp _stamp;
 
     private Machine(VirtualBox vbox, Guid id, string path)
     {
@@ -82,9 +83,17 @@ internal sealed partial class Machine : IMachine
     internal MachineConfig? TryConfig()
     {
         if (_cfg != null || _accessError != null)
-            return _cfg;
+        {
+            // The registered machine's read-only view follows its file: another process (or a
+            // session of this one) may have saved it since it was read.
+            if (!IsFileView || FileStamp.Of(_path) == _stamp)
+                return _cfg;
+            _cfg = null;
+            _accessError = null;
+        }
         try
         {
+            _stamp = FileStamp.Of(_path);
             _cfg = new MachineConfig(SettingsDocument.Load(_path));
             _nameOnDisk = _cfg.Name;
             if (_cfg.Id != _id)
@@ -110,6 +119,11 @@ internal sealed partial class Machine : IMachine
         }
         return _cfg;
     }
+
+    /// <summary>A registered machine's read-only view (not a session copy, a new machine or a snapshot's machine).</summary>
+    private bool IsFileView => _registered && !_mutable && _original == null && !_detached && !_isSnapshotView;
+
+    private bool _isSnapshotView;
 
     private void Mut()
     {
@@ -782,11 +796,22 @@ internal sealed partial class Machine : IMachine
     public IReadOnlyList<string> GetExtraDataKeys() => Cfg.ExtraData.Items().Select(kv => kv.Key).ToList();
     public string GetExtraData(string key) => Cfg.ExtraData.Get(key);
 
+    /// <summary>
+    /// On a session machine the change is saved with the session's other changes; on a registered
+    /// machine it is saved at once (under the machine's lock, also while a session or a running VM
+    /// holds it), as VirtualBox's IMachine::setExtraData does.
+    /// </summary>
     public void SetExtraData(string key, string? value)
     {
-        Mut();
         if (string.IsNullOrEmpty(key))
             throw Error(ResultCode.E_INVALIDARG, "Extra data key must not be empty");
+        if (!_mutable && _registered && !_detached && !_isSnapshotView)
+        {
+            UpdateRegistryOf(_vbox, _id, cfg => cfg.ExtraData.Set(key, value));
+            _vbox.Fire(VBoxEventType.ExtraDataChanged, _id, key: key, value: value ?? "");
+            return;
+        }
+        Mut();
         Cfg.ExtraData.Set(key, value);
     }
 

@@ -28,6 +28,7 @@ public sealed class VirtualBox : IVirtualBox
     internal const string Iface = "IVirtualBox";
 
     private MainConfig _global;
+    private FileStamp _globalStamp;
     private readonly Dictionary<Guid, Machine> _machines = new();
     private MediaIndex? _media;
     private readonly List<Medium> _openedMedia = new();
@@ -49,7 +50,16 @@ public sealed class VirtualBox : IVirtualBox
     public string HomeFolder { get; }
     public string SettingsFilePath { get; }
     public IMediumBackend Backend { get; }
-    internal MainConfig Global => _global;
+    /// <summary>VirtualBox.xml as last read or written here; re-read when another process changed it.</summary>
+    internal MainConfig Global
+    {
+        get
+        {
+            if (FileStamp.Of(SettingsFilePath) != _globalStamp)
+                RefreshGlobal();
+            return _global;
+        }
+    }
 
     private VirtualBox(string home, MainConfig global, IMediumBackend backend)
     {
@@ -58,6 +68,7 @@ public sealed class VirtualBox : IVirtualBox
         _global = global;
         Backend = backend;
         _systemProperties = new SystemProperties(this);
+        _globalStamp = FileStamp.Of(SettingsFilePath);
     }
 
     /// <summary>
@@ -128,6 +139,7 @@ public sealed class VirtualBox : IVirtualBox
             T result = change(fresh);
             fresh.Doc.Save();
             _global = fresh;
+            _globalStamp = FileStamp.Of(SettingsFilePath);
             return result;
         });
     }
@@ -135,7 +147,14 @@ public sealed class VirtualBox : IVirtualBox
     internal void UpdateGlobal(Action<MainConfig> change) => UpdateGlobal(g => { change(g); return 0; });
 
     /// <summary>Re-reads VirtualBox.xml (without locking: saves are atomic renames).</summary>
-    internal void RefreshGlobal() => _global = Guard(() => MainConfig.LoadOrCreate(SettingsFilePath, HomeFolder));
+    internal void RefreshGlobal()
+    {
+        FileStamp stamp = FileStamp.Of(SettingsFilePath);
+        _global = Guard(() => MainConfig.LoadOrCreate(SettingsFilePath, HomeFolder));
+        if (stamp != _globalStamp)
+            InvalidateMedia();
+        _globalStamp = stamp;
+    }
 
     // ---- IVirtualBox: identity and helpers --------------------------------------------------------
 
@@ -238,7 +257,7 @@ public sealed class VirtualBox : IVirtualBox
 
     // ---- Machines ---------------------------------------------------------------------------------
 
-    private IReadOnlyList<MachineRegistryEntry> Entries => Guard(() => _global.MachineEntries());
+    private IReadOnlyList<MachineRegistryEntry> Entries => Guard(() => Global.MachineEntries());
 
     internal Machine MachineFor(MachineRegistryEntry entry)
     {
@@ -378,7 +397,7 @@ public sealed class VirtualBox : IVirtualBox
         if (string.IsNullOrEmpty(name))
             throw new VBoxException(ResultCode.E_INVALIDARG, "Machine name must not be empty", Component, Iface);
         string safe = SanitizeName(name);
-        string folder = string.IsNullOrEmpty(baseFolder) ? _global.DefaultMachineFolder : Path.GetFullPath(baseFolder);
+        string folder = string.IsNullOrEmpty(baseFolder) ? Global.DefaultMachineFolder : Path.GetFullPath(baseFolder);
         if (!string.IsNullOrEmpty(group) && group != "/")
             folder = Path.Combine(folder, group.TrimStart('/'));
         ParseCreateFlags(createFlags, out Guid? uuid, out _, out bool dirIncludesUuid);
@@ -497,8 +516,8 @@ public sealed class VirtualBox : IVirtualBox
 
     // ---- Extra data -----------------------------------------------------------------------------
 
-    public IReadOnlyList<string> GetExtraDataKeys() => Guard(() => _global.ExtraData.Items().Select(kv => kv.Key).ToList());
-    public string GetExtraData(string key) => Guard(() => _global.ExtraData.Get(key));
+    public IReadOnlyList<string> GetExtraDataKeys() => Guard(() => Global.ExtraData.Items().Select(kv => kv.Key).ToList());
+    public string GetExtraData(string key) => Guard(() => Global.ExtraData.Get(key));
     public void SetExtraData(string key, string? value)
     {
         if (string.IsNullOrEmpty(key))
@@ -513,16 +532,21 @@ public sealed class VirtualBox : IVirtualBox
 
     internal void InvalidateMedia() => _media = null;
 
+    /// <summary>
+    /// Media known because they were opened or created here (VBoxSVC keeps them until they are
+    /// closed, as VirtualBox does). Matched by UUID: the media index makes new objects for the same
+    /// medium whenever it is rebuilt.
+    /// </summary>
     internal void RememberOpened(Medium m)
     {
-        if (!_openedMedia.Contains(m))
+        if (!_openedMedia.Any(x => x.Id == m.Id))
             _openedMedia.Add(m);
         _media?.Add(m);
     }
 
     internal void ForgetOpened(Medium m)
     {
-        _openedMedia.Remove(m);
+        _openedMedia.RemoveAll(x => x.Id == m.Id);
         InvalidateMedia();
     }
 
