@@ -45,6 +45,9 @@ public static class Program
         new("getextradata", "getextradata", MiscCommands.GetExtraData),
         new("setextradata", "setextradata", MiscCommands.SetExtraData),
         new("setproperty", "setproperty", MiscCommands.SetProperty),
+        new("snapshot", "snapshot", SnapshotCommands.Snapshot),
+        new("discardstate", "discardstate", SnapshotCommands.DiscardState),
+        new("adoptstate", "adoptstate", SnapshotCommands.AdoptState),
     };
 
     public static int Main(string[] args)

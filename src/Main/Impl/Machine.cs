@@ -1210,11 +1210,13 @@ internal sealed partial class Machine : IMachine
     {
         if (target is not Machine t || !t._isNew)
             throw Error(ResultCode.E_INVALIDARG, "The clone target must be a new machine created with CreateMachine");
-        if (options.Contains(CloneOptions.Link))
-            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Linked clones need a snapshot of the source machine, and snapshots are not supported yet");
-        MachineConfig src = VirtualBox.Guard(() => new MachineConfig(SettingsDocument.Load(_path)), Component, Iface);
+        bool link = options.Contains(CloneOptions.Link);
+        // A snapshot's machine (ISnapshot.Machine) clones the state of that snapshot.
+        if (link && !_isSnapshotView)
+            throw Error(ResultCode.E_INVALIDARG, "Linked clone can only be created from a snapshot");
+        MachineConfig src = _isSnapshotView ? Cfg : VirtualBox.Guard(() => new MachineConfig(SettingsDocument.Load(_path)), Component, Iface);
         if (src.Machine.Child("Snapshot") != null && mode != CloneMode.MachineState)
-            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Cloning snapshots is not supported yet; use --mode machine");
+            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Cloning the snapshots of a machine is not supported; use --mode machine (optionally with --snapshot)");
         bool keepAllMacs = options.Contains(CloneOptions.KeepAllMACs);
         bool keepNatMacs = options.Contains(CloneOptions.KeepNATMACs);
         bool keepDiskNames = options.Contains(CloneOptions.KeepDiskNames);
@@ -1265,7 +1267,8 @@ internal sealed partial class Machine : IMachine
                     nic.MacAddress = GenerateMac();
             }
 
-            // Full copies of the hard disks, named after the clone.
+            // Full copies of the hard disks, named after the clone; or, for a linked clone,
+            // differencing images over the snapshot's disks in the clone's snapshot folder.
             int n = 0;
             var copied = new Dictionary<Guid, Guid>();
             foreach ((AttachedDeviceXml srcDev, Medium source) in hardDisks)
@@ -1273,26 +1276,60 @@ internal sealed partial class Machine : IMachine
                 n++;
                 if (!copied.TryGetValue(source.Id, out Guid newId))
                 {
-                    string ext = Path.GetExtension(source.Location);
-                    string baseName = keepDiskNames ? Path.GetFileNameWithoutExtension(source.Location)
-                        : n == 1 ? VirtualBox.SanitizeName(tcfg.Name) : $"{VirtualBox.SanitizeName(tcfg.Name)}-disk{n}";
-                    string dst = Path.Combine(targetDir, baseName + ext);
-                    if (File.Exists(dst))
-                        throw Error(ResultCode.VBOX_E_FILE_ERROR, $"Cannot clone the medium '{source.Location}': the target '{dst}' already exists");
                     newId = Guid.NewGuid();
-                    int done = n - 1;
-                    MediumVariant variant = (source.Variant & MediumVariant.Fixed) != 0 ? MediumVariant.Fixed : MediumVariant.Standard;
-                    try
+                    if (link && source.Base.Type == MediumType.Normal)
                     {
-                        _vbox.Backend.Clone(source.Location, index.ResolveLocation, dst, source.Format, variant, newId,
-                            pct => p.Report((done * 100 + pct) / Math.Max(1, hardDisks.Count) * 95 / 100));
+                        string snapDir = Path.Combine(targetDir, "Snapshots");
+                        string diff = Path.Combine(snapDir, $"{{{newId:D}}}.vdi");
+                        Directory.CreateDirectory(snapDir);
+                        try { _vbox.Backend.CreateDiff(diff, "VDI", source.Location, index.ResolveLocation, newId); }
+                        catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
+                        // The clone's registry names the parent chain too (registries merge by UUID).
+                        var chain = new List<Medium>();
+                        for (Medium? x = source; x != null; x = x.ParentMedium)
+                            chain.Insert(0, x);
+                        foreach (Medium x in chain)
+                            if (!clone.MediaRegistry.Contains(x.Id))
+                                clone.MediaRegistry.Add(x.ToEntry(), x.ParentMedium?.Id);
+                        clone.MediaRegistry.Add(new MediumEntry
+                        {
+                            Id = newId, Location = diff, Format = "VDI", DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
+                        }, source.Id);
+                        copied[source.Id] = newId;
                     }
-                    catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
-                    copied[source.Id] = newId;
-                    clone.MediaRegistry.Add(new MediumEntry
+                    else if (link)
                     {
-                        Id = newId, Location = dst, Format = source.Format, DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
-                    });
+                        // Immutable, shareable and write-through disks are attached as they are.
+                        newId = source.Id;
+                        if (!clone.MediaRegistry.Contains(source.Id))
+                            clone.MediaRegistry.Add(source.ToEntry());
+                        copied[source.Id] = newId;
+                    }
+                    else
+                    {
+                        string ext = Path.GetExtension(source.Location);
+                        if (source.ParentMedium != null)
+                            ext = Path.GetExtension(source.Base.Location);
+                        string baseName = keepDiskNames ? Path.GetFileNameWithoutExtension(source.Location)
+                            : n == 1 ? VirtualBox.SanitizeName(tcfg.Name) : $"{VirtualBox.SanitizeName(tcfg.Name)}-disk{n}";
+                        string dst = Path.Combine(targetDir, baseName + ext);
+                        if (File.Exists(dst))
+                            throw Error(ResultCode.VBOX_E_FILE_ERROR, $"Cannot clone the medium '{source.Location}': the target '{dst}' already exists");
+                        int done = n - 1;
+                        MediumVariant variant = (source.Variant & MediumVariant.Fixed) != 0 ? MediumVariant.Fixed : MediumVariant.Standard;
+                        string format = source.ParentMedium != null ? source.Base.Format : source.Format;
+                        try
+                        {
+                            _vbox.Backend.Clone(source.Location, index.ResolveLocation, dst, format, variant, newId,
+                                pct => p.Report((done * 100 + pct) / Math.Max(1, hardDisks.Count) * 95 / 100));
+                        }
+                        catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
+                        copied[source.Id] = newId;
+                        clone.MediaRegistry.Add(new MediumEntry
+                        {
+                            Id = newId, Location = dst, Format = format, DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
+                        });
+                    }
                 }
                 StorageControllerXml? ctl = clone.FindStorageController(srcDev.Controller.Name);
                 AttachedDeviceXml? dev = ctl?.FindDevice(srcDev.Port, srcDev.Device);
