@@ -146,8 +146,17 @@ internal sealed class ServiceHost : IDisposable
             if (uid != Uid)
             {
                 Log.Write($"Refused a client of uid {uid} (pid {pid}): this VBoxSVC serves uid {Uid} only");
-                conn.Refuse($"VBoxSVC of user id {Uid} refuses clients of user id {uid}: every user has their own VBoxSVC and configuration directory");
-                client.Dispose();
+                // Answer its hello (briefly, off the accept thread), then hang up.
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    using (client)
+                    {
+                        client.ReceiveTimeout = 2000;
+                        try { Protocol.ReadFrame(client); }
+                        catch (Exception e) when (e is IOException or SocketException) { }
+                        conn.Refuse($"VBoxSVC of user id {Uid} refuses clients of user id {uid}: every user has their own VBoxSVC and configuration directory");
+                    }
+                });
                 continue;
             }
             lock (_clients)

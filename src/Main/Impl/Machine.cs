@@ -1180,7 +1180,8 @@ internal sealed partial class Machine : IMachine
                         try { _vbox.Backend.Delete(m.Location); }
                         catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
                     }
-                    m.Unregister();
+                    lock (_vbox.ApiLock)
+                        m.Unregister();
                 }
                 p.Report(++i * 80 / Math.Max(1, media.Count));
             }
@@ -1222,6 +1223,7 @@ internal sealed partial class Machine : IMachine
         bool keepDiskNames = options.Contains(CloneOptions.KeepDiskNames);
         bool keepHwUuid = options.Contains(CloneOptions.KeepHwUUIDs);
         MediaIndex index = _vbox.Media;
+        Func<Guid, string?> resolve = index.ResolverSnapshot();
         var hardDisks = new List<(AttachedDeviceXml Device, Medium Source)>();
         foreach (StorageControllerXml c in src.StorageControllers())
             foreach (AttachedDeviceXml d in c.Devices())
@@ -1282,7 +1284,7 @@ internal sealed partial class Machine : IMachine
                         string snapDir = Path.Combine(targetDir, "Snapshots");
                         string diff = Path.Combine(snapDir, $"{{{newId:D}}}.vdi");
                         Directory.CreateDirectory(snapDir);
-                        try { _vbox.Backend.CreateDiff(diff, "VDI", source.Location, index.ResolveLocation, newId); }
+                        try { _vbox.Backend.CreateDiff(diff, "VDI", source.Location, resolve, newId); }
                         catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
                         // The clone's registry names the parent chain too (registries merge by UUID).
                         var chain = new List<Medium>();
@@ -1320,7 +1322,7 @@ internal sealed partial class Machine : IMachine
                         string format = source.ParentMedium != null ? source.Base.Format : source.Format;
                         try
                         {
-                            _vbox.Backend.Clone(source.Location, index.ResolveLocation, dst, format, variant, newId,
+                            _vbox.Backend.Clone(source.Location, resolve, dst, format, variant, newId,
                                 pct => p.Report((done * 100 + pct) / Math.Max(1, hardDisks.Count) * 95 / 100));
                         }
                         catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
@@ -1336,16 +1338,19 @@ internal sealed partial class Machine : IMachine
                 if (dev != null)
                     dev.ImageId = newId;
             }
-            // Removable media stay shared; the clone's registry records them too.
-            foreach (StorageControllerXml c in clone.StorageControllers())
-                foreach (AttachedDeviceXml d in c.Devices())
-                    if (d.Type != DeviceType.HardDisk && d.ImageId is Guid g && index.ById(g) is Medium m && !clone.MediaRegistry.Contains(g))
-                        clone.MediaRegistry.Add(m.ToEntry());
-            clone.Doc.Save();
-            t._cfg = clone;
-            t._isNew = true;
-            t._nameOnDisk = clone.Name;
-            _vbox.InvalidateMedia();
+            lock (_vbox.ApiLock)
+            {
+                // Removable media stay shared; the clone's registry records them too.
+                foreach (StorageControllerXml c in clone.StorageControllers())
+                    foreach (AttachedDeviceXml d in c.Devices())
+                        if (d.Type != DeviceType.HardDisk && d.ImageId is Guid g && index.ById(g) is Medium m && !clone.MediaRegistry.Contains(g))
+                            clone.MediaRegistry.Add(m.ToEntry());
+                clone.Doc.Save();
+                t._cfg = clone;
+                t._isNew = true;
+                t._nameOnDisk = clone.Name;
+                _vbox.InvalidateMedia();
+            }
         });
     }
 }
