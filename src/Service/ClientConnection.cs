@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Reflection;
-using System.Text.Json;
 using SharpBox.Main.Api;
 using SharpBox.Main.Impl;
 using SharpBox.Main.Remote;
@@ -22,6 +21,7 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
 
     private readonly ServiceHost _host;
     private readonly Socket _socket;
+    private readonly SocketChannel _channel;
     private readonly VirtualBox _vbox;
     private readonly object _sendGate = new();
     private readonly Dictionary<long, (object Obj, Type Iface)> _byHandle = new();
@@ -42,6 +42,7 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
     {
         _host = host;
         _socket = socket;
+        _channel = new SocketChannel(socket);
         _vbox = host.VBox;
         Id = id;
         PeerPid = peerPid;
@@ -60,18 +61,17 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
                 return;
             while (true)
             {
-                byte[]? frame = Protocol.ReadFrame(_socket);
+                byte[]? frame = Protocol.ReadFrame(_channel);
                 if (frame == null)
                     break;
-                using JsonDocument doc = JsonDocument.Parse(frame);
-                Handle(doc.RootElement);
+                Handle(JNode.Parse(frame));
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
             end = $"connection lost ({e.Message})";
         }
-        catch (JsonException e)
+        catch (FormatException e)
         {
             end = $"dropped: malformed message ({e.Message})";
         }
@@ -83,48 +83,47 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
 
     private bool Hello()
     {
-        byte[]? frame = Protocol.ReadFrame(_socket);
+        byte[]? frame = Protocol.ReadFrame(_channel);
         if (frame == null)
             return false;
-        using JsonDocument doc = JsonDocument.Parse(frame);
-        JsonElement r = doc.RootElement;
-        if (!r.TryGetProperty("op", out JsonElement op) || op.GetString() != "hello")
+        JNode r = JNode.Parse(frame);
+        if (r["op"] is not JNode op || op.GetString() != "hello")
         {
             Refuse("the first message must be a hello");
             return false;
         }
-        ClientName = r.TryGetProperty("client", out JsonElement c) ? c.GetString() ?? "?" : "?";
+        ClientName = r["client"]?.GetString() ?? "?";
         _host.Log.Write($"Client #{Id} connected: {ClientName}, pid {PeerPid}");
         Send(Protocol.Build(w =>
         {
-            w.WriteString("op", "hello");
-            w.WriteNumber("proto", Protocol.Version);
-            w.WriteNumber("pid", Environment.ProcessId);
-            w.WriteString("version", _vbox.Version);
-            w.WriteNumber("revision", _vbox.Revision);
-            w.WriteString("api", _vbox.APIVersion);
-            w.WriteString("home", _vbox.HomeFolder);
-            w.WriteString("settings", _vbox.SettingsFilePath);
+            w.String("op", "hello");
+            w.Number("proto", Protocol.Version);
+            w.Number("pid", Environment.ProcessId);
+            w.String("version", _vbox.Version);
+            w.Number("revision", _vbox.Revision);
+            w.String("api", _vbox.APIVersion);
+            w.String("home", _vbox.HomeFolder);
+            w.String("settings", _vbox.SettingsFilePath);
         }));
         return true;
     }
 
     public void Refuse(string message)
     {
-        try { Send(Protocol.Build(w => { w.WriteString("op", "refused"); w.WriteString("msg", message); })); }
+        try { Send(Protocol.Build(w => { w.String("op", "refused"); w.String("msg", message); })); }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { }
     }
 
     private void Send(byte[] frame)
     {
         lock (_sendGate)
-            Protocol.WriteFrame(_socket, frame);
+            Protocol.WriteFrame(_channel, frame);
     }
 
-    private void Handle(JsonElement msg)
+    private void Handle(JNode msg)
     {
-        string op = msg.GetProperty("op").GetString() ?? "";
-        long id = msg.TryGetProperty("id", out JsonElement idEl) ? idEl.GetInt64() : 0;
+        string op = msg.Get("op").GetString();
+        long id = msg["id"]?.GetInt64() ?? 0;
         switch (op)
         {
             case "call":
@@ -132,16 +131,16 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
                 break;
             case "subscribe":
                 Subscribe();
-                Send(Protocol.Build(w => { w.WriteNumber("id", id); w.WriteNull("r"); }));
+                Send(Protocol.Build(w => { w.Number("id", id); w.Name("r"); w.Null(); }));
                 break;
             case "release":
-                foreach (JsonElement h in msg.GetProperty("h").EnumerateArray())
+                foreach (JNode h in msg.Get("h").Items)
                     Release(h.GetInt64());
                 break;
             default:
                 Send(Protocol.Build(w =>
                 {
-                    w.WriteNumber("id", id);
+                    w.Number("id", id);
                     Protocol.WriteError(w, new VBoxErrorInfo(ResultCode.E_INVALIDARG, $"Unknown protocol operation '{op}'", "VBoxSVC", "IVirtualBox"));
                 }));
                 break;
@@ -151,38 +150,36 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
     private static MethodInfo? FindMethod(Type iface, string name)
         => s_methods.GetOrAdd((iface, name), k => k.Item1.GetMethod(k.Item2, BindingFlags.Public | BindingFlags.Instance));
 
-    private void Call(long id, JsonElement msg)
+    private void Call(long id, JNode msg)
     {
         byte[] reply;
         try
         {
-            long h = msg.GetProperty("h").GetInt64();
-            string name = msg.GetProperty("m").GetString() ?? "";
+            long h = msg.Get("h").GetInt64();
+            string name = msg.Get("m").GetString();
             (object target, Type iface) = Resolve(h);
             MethodInfo method = FindMethod(iface, name)
                 ?? throw new VBoxException(ResultCode.E_NOTIMPL, $"{iface.Name} has no member '{name}'", "VBoxSVC", iface.Name);
             ParameterInfo[] ps = method.GetParameters();
-            JsonElement a = msg.GetProperty("a");
-            if (a.GetArrayLength() != ps.Length)
-                throw new VBoxException(ResultCode.E_INVALIDARG, $"{iface.Name}.{name} takes {ps.Length} arguments, not {a.GetArrayLength()}", "VBoxSVC", iface.Name);
+            IReadOnlyList<JNode> a = msg.Get("a").Items;
+            if (a.Count != ps.Length)
+                throw new VBoxException(ResultCode.E_INVALIDARG, $"{iface.Name}.{name} takes {ps.Length} arguments, not {a.Count}", "VBoxSVC", iface.Name);
             var args = new object?[ps.Length];
-            int i = 0;
-            foreach (JsonElement v in a.EnumerateArray())
+            for (int i = 0; i < ps.Length; i++)
             {
-                try { args[i] = Codec.Read(v, ps[i].ParameterType, this); }
-                catch (Exception e) when (e is FormatException or InvalidOperationException or JsonException or OverflowException)
+                try { args[i] = Codec.Read(a[i], ps[i].ParameterType, this); }
+                catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException)
                 {
                     throw new VBoxException(ResultCode.E_INVALIDARG, $"{iface.Name}.{name}: argument '{ps[i].Name}' is not a valid {ps[i].ParameterType.Name}: {e.Message}", "VBoxSVC", iface.Name);
                 }
-                i++;
             }
             object? result = Execute(target, iface, method, args);
             reply = Protocol.Build(w =>
             {
-                w.WriteNumber("id", id);
-                w.WritePropertyName("r");
+                w.Number("id", id);
+                w.Name("r");
                 if (method.ReturnType == typeof(void))
-                    w.WriteNullValue();
+                    w.Null();
                 else
                     Codec.Write(w, result, method.ReturnType, this);
             });
@@ -202,7 +199,7 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
 
     private static byte[] ErrorReply(long id, VBoxErrorInfo info) => Protocol.Build(w =>
     {
-        w.WriteNumber("id", id);
+        w.Number("id", id);
         Protocol.WriteError(w, info);
     });
 
@@ -323,8 +320,8 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
             {
                 Send(Protocol.Build(w =>
                 {
-                    w.WriteString("op", "event");
-                    w.WritePropertyName("e");
+                    w.String("op", "event");
+                    w.Name("e");
                     Codec.Write(w, e, typeof(VBoxEvent), this);
                 }));
             }

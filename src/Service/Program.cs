@@ -235,7 +235,7 @@ public static class Program
             using RemoteConnection c = RemoteConnection.Connect(socketPath, "VBoxSVC");
             return true;
         }
-        catch (Exception e) when (e is SocketException or IOException or VBoxException)
+        catch (Exception e) when (e is IOException or VBoxException)
         {
             return false;
         }

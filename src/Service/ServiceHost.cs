@@ -152,7 +152,7 @@ internal sealed class ServiceHost : IDisposable
                     using (client)
                     {
                         client.ReceiveTimeout = 2000;
-                        try { Protocol.ReadFrame(client); }
+                        try { Protocol.ReadFrame(new SocketChannel(client)); }
                         catch (Exception e) when (e is IOException or SocketException) { }
                         conn.Refuse($"VBoxSVC of user id {Uid} refuses clients of user id {uid}: every user has their own VBoxSVC and configuration directory");
                     }

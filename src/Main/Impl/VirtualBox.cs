@@ -35,6 +35,8 @@ public sealed class VirtualBox : IVirtualBox
     private readonly SystemProperties _systemProperties;
     private readonly Host _host = new();
     private readonly Dictionary<Guid, MachineSessions> _sessions = new();
+    private sealed record HeaderInfo(FileStamp Stamp, string? Name, Guid? Id, MachineState State);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HeaderInfo> _headers = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, LiveState> _live = new();
 
     /// <summary>
@@ -285,7 +287,19 @@ public sealed class VirtualBox : IVirtualBox
             (i, _, names) =>
             {
                 MachineRegistryEntry e = entries[i];
-                (string? name, Guid? id, MachineState fileState) = ReadMachineHeaderAndState(e.SettingsFile, names);
+                // A long-lived VirtualBox (VBoxSVC) reads a header again only when its file changed.
+                FileStamp stamp = FileStamp.Of(e.SettingsFile);
+                string? name;
+                Guid? id;
+                MachineState fileState;
+                if (stamp != default && _headers.TryGetValue(e.SettingsFile, out HeaderInfo? cached) && cached.Stamp == stamp)
+                    (name, id, fileState) = (cached.Name, cached.Id, cached.State);
+                else
+                {
+                    (name, id, fileState) = ReadMachineHeaderAndState(e.SettingsFile, names);
+                    if (stamp != default && FileStamp.Of(e.SettingsFile) == stamp)
+                        _headers[e.SettingsFile] = new HeaderInfo(stamp, name, id, fileState);
+                }
                 bool ok = name != null && id == e.Id;
                 result[i] = new MachineSummary(e.Id, ok ? name! : "<inaccessible>", e.SettingsFile, ok, ok ? fileState : MachineState.Null);
                 return names;

@@ -2,7 +2,6 @@ using System.Collections;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
-using System.Text.Json;
 using SharpBox.Main.Api;
 
 namespace SharpBox.Main.Remote;
@@ -72,48 +71,48 @@ public static class Codec
     }
 
     /// <summary>Writes <paramref name="value"/> as <paramref name="declared"/> (client arguments may pass their runtime type).</summary>
-    public static void Write(Utf8JsonWriter w, object? value, Type declared, IRefWriter refs)
+    public static void Write(JsonWriter w, object? value, Type declared, IRefWriter refs)
     {
         if (value is null)
         {
-            w.WriteNullValue();
+            w.Null();
             return;
         }
         TypeInfo info = Info(declared);
         switch (info.Kind)
         {
-            case Kind.String: w.WriteStringValue((string)value); break;
-            case Kind.Bool: w.WriteBooleanValue((bool)value); break;
-            case Kind.Int32: w.WriteNumberValue(Convert.ToInt32(value, CultureInfo.InvariantCulture)); break;
-            case Kind.UInt32: w.WriteNumberValue(Convert.ToUInt32(value, CultureInfo.InvariantCulture)); break;
-            case Kind.Int64: w.WriteNumberValue((long)value); break;
-            case Kind.UInt64: w.WriteNumberValue((ulong)value); break;
-            case Kind.Double: w.WriteNumberValue(Convert.ToDouble(value, CultureInfo.InvariantCulture)); break;
-            case Kind.Guid: w.WriteStringValue(((Guid)value).ToString("D")); break;
+            case Kind.String: w.String((string)value); break;
+            case Kind.Bool: w.Bool((bool)value); break;
+            case Kind.Int32: w.Number(Convert.ToInt32(value, CultureInfo.InvariantCulture)); break;
+            case Kind.UInt32: w.Number(Convert.ToUInt32(value, CultureInfo.InvariantCulture)); break;
+            case Kind.Int64: w.Number((long)value); break;
+            case Kind.UInt64: w.Number((ulong)value); break;
+            case Kind.Double: w.Number(Convert.ToDouble(value, CultureInfo.InvariantCulture)); break;
+            case Kind.Guid: w.String(((Guid)value).ToString("D")); break;
             case Kind.DateTime:
                 {
                     var d = (DateTime)value;
-                    w.WriteStringValue((d.Kind == DateTimeKind.Local ? d.ToUniversalTime() : DateTime.SpecifyKind(d, DateTimeKind.Utc)).ToString("O", CultureInfo.InvariantCulture));
+                    w.String((d.Kind == DateTimeKind.Local ? d.ToUniversalTime() : DateTime.SpecifyKind(d, DateTimeKind.Utc)).ToString("O", CultureInfo.InvariantCulture));
                     break;
                 }
-            case Kind.Enum: w.WriteNumberValue(Convert.ToInt64(value, CultureInfo.InvariantCulture)); break;
-            case Kind.Bytes: w.WriteBase64StringValue((byte[])value); break;
+            case Kind.Enum: w.Number(Convert.ToInt64(value, CultureInfo.InvariantCulture)); break;
+            case Kind.Bytes: w.Base64((byte[])value); break;
             case Kind.Nullable: Write(w, value, info.Element!, refs); break;
             case Kind.List:
-                w.WriteStartArray();
+                w.StartArray();
                 foreach (object? item in (IEnumerable)value)
                     Write(w, item, info.Element!, refs);
-                w.WriteEndArray();
+                w.EndArray();
                 break;
-            case Kind.Interface: w.WriteNumberValue(refs.HandleOf(value, declared)); break;
+            case Kind.Interface: w.Number(refs.HandleOf(value, declared)); break;
             case Kind.Record:
-                w.WriteStartObject();
+                w.StartObject();
                 for (int i = 0; i < info.Props!.Length; i++)
                 {
-                    w.WritePropertyName(info.Props[i].Name);
+                    w.Name(info.Props[i].Name);
                     Write(w, info.Props[i].GetValue(value), info.Props[i].PropertyType, refs);
                 }
-                w.WriteEndObject();
+                w.EndObject();
                 break;
             case Kind.Object:
                 {
@@ -144,9 +143,9 @@ public static class Codec
         catch (NotSupportedException) { return null; }
     }
 
-    public static object? Read(JsonElement e, Type t, IRefReader refs)
+    public static object? Read(JNode e, Type t, IRefReader refs)
     {
-        if (e.ValueKind == JsonValueKind.Null)
+        if (e.IsNull)
         {
             if (t.IsValueType && Nullable.GetUnderlyingType(t) == null)
                 throw new FormatException($"null is not a valid {t.Name}");
@@ -156,7 +155,7 @@ public static class Codec
         switch (info.Kind)
         {
             case Kind.String: return e.GetString();
-            case Kind.Bool: return e.GetBoolean();
+            case Kind.Bool: return e.GetBool();
             case Kind.Int32: return Convert.ChangeType(e.GetInt32(), t, CultureInfo.InvariantCulture);
             case Kind.UInt32: return Convert.ChangeType(e.GetUInt32(), t, CultureInfo.InvariantCulture);
             case Kind.Int64: return e.GetInt64();
@@ -169,11 +168,11 @@ public static class Codec
             case Kind.Nullable: return Read(e, info.Element!, refs);
             case Kind.List:
                 {
-                    int n = e.GetArrayLength();
+                    IReadOnlyList<JNode> items = e.Items;
+                    int n = items.Count;
                     Array arr = Array.CreateInstance(info.Element!, n);
-                    int i = 0;
-                    foreach (JsonElement item in e.EnumerateArray())
-                        arr.SetValue(Read(item, info.Element!, refs), i++);
+                    for (int i = 0; i < n; i++)
+                        arr.SetValue(Read(items[i], info.Element!, refs), i);
                     if (t.IsArray)
                         return arr;
                     // IReadOnlyList<T>/IEnumerable<T>/List<T>: a List<T> satisfies them all.
@@ -189,7 +188,7 @@ public static class Codec
                     for (int i = 0; i < args.Length; i++)
                     {
                         ParameterInfo p = info.Params[i];
-                        if (e.TryGetProperty(info.Props![i].Name, out JsonElement v))
+                        if (e[info.Props![i].Name] is JNode v)
                             args[i] = Read(v, p.ParameterType, refs);
                         else if (p.HasDefaultValue)
                             args[i] = p.DefaultValue;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using System.Text.Json;
 using SharpBox.Main.Api;
 
 namespace SharpBox.Main.Remote;
@@ -29,40 +28,38 @@ public static class Protocol
     public const string LockName = "VBoxSVC.lock";
     public const string LogName = "VBoxSVC.log";
 
-    /// <summary>Writes one frame (the whole buffer in one send, so frames never interleave under the caller's lock).</summary>
-    public static void WriteFrame(Socket s, ReadOnlySpan<byte> json)
+    /// <summary>Writes one frame (length and body in one write, so frames never interleave under the caller's lock).</summary>
+    public static void WriteFrame(IFrameChannel c, ReadOnlySpan<byte> json)
     {
         if (json.Length > MaxFrame)
             throw new IOException($"message of {json.Length} bytes exceeds the protocol limit of {MaxFrame} bytes");
         byte[] buf = new byte[4 + json.Length];
         BinaryPrimitives.WriteInt32LittleEndian(buf, json.Length);
         json.CopyTo(buf.AsSpan(4));
-        int sent = 0;
-        while (sent < buf.Length)
-            sent += s.Send(buf, sent, buf.Length - sent, SocketFlags.None);
+        c.Write(buf);
     }
 
     /// <summary>Reads one frame; null at a clean end of stream.</summary>
-    public static byte[]? ReadFrame(Socket s)
+    public static byte[]? ReadFrame(IFrameChannel c)
     {
         Span<byte> len = stackalloc byte[4];
-        if (!ReadExactly(s, len, allowEof: true))
+        if (!ReadExactly(c, len, allowEof: true))
             return null;
         int n = BinaryPrimitives.ReadInt32LittleEndian(len);
         if (n < 0 || n > MaxFrame)
             throw new IOException($"invalid frame length {n}");
         byte[] buf = new byte[n];
-        if (!ReadExactly(s, buf, allowEof: false))
+        if (!ReadExactly(c, buf, allowEof: false))
             throw new IOException("connection closed in the middle of a message");
         return buf;
     }
 
-    private static bool ReadExactly(Socket s, Span<byte> buf, bool allowEof)
+    private static bool ReadExactly(IFrameChannel c, Span<byte> buf, bool allowEof)
     {
         int got = 0;
         while (got < buf.Length)
         {
-            int r = s.Receive(buf[got..], SocketFlags.None);
+            int r = c.Read(buf[got..]);
             if (r == 0)
             {
                 if (got == 0 && allowEof)
@@ -74,34 +71,32 @@ public static class Protocol
         return true;
     }
 
-    /// <summary>Builds a JSON frame with a writer callback.</summary>
-    public static byte[] Build(Action<Utf8JsonWriter> write)
+    /// <summary>Builds a JSON object frame with a writer callback.</summary>
+    public static byte[] Build(Action<JsonWriter> write)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            write(w);
-            w.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
+        var w = new JsonWriter();
+        w.StartObject();
+        write(w);
+        w.EndObject();
+        return w.Written.ToArray();
     }
 
-    public static void WriteError(Utf8JsonWriter w, VBoxErrorInfo info)
+    public static void WriteError(JsonWriter w, VBoxErrorInfo info)
     {
-        w.WriteStartObject("err");
-        w.WriteNumber("ResultCode", info.ResultCode);
-        w.WriteString("Message", info.Message);
-        w.WriteString("Component", info.Component);
-        w.WriteString("Interface", info.Interface);
-        w.WriteEndObject();
+        w.Name("err");
+        w.StartObject();
+        w.Number("ResultCode", info.ResultCode);
+        w.String("Message", info.Message);
+        w.String("Component", info.Component);
+        w.String("Interface", info.Interface);
+        w.EndObject();
     }
 
-    public static VBoxErrorInfo ReadError(JsonElement e) => new(
-        e.GetProperty("ResultCode").GetInt32(),
-        e.GetProperty("Message").GetString() ?? "",
-        e.GetProperty("Component").GetString() ?? "",
-        e.GetProperty("Interface").GetString() ?? "");
+    public static VBoxErrorInfo ReadError(JNode e) => new(
+        e.Get("ResultCode").GetInt32(),
+        e.Get("Message").GetString(),
+        e.Get("Component").GetString(),
+        e.Get("Interface").GetString());
 
     /// <summary>The socket address for a path; paths longer than sun_path allows go through /proc/self/fd of the open folder.</summary>
     public static UnixDomainSocketEndPoint EndPoint(string path, out SafeDirectoryHandle? keepOpen)

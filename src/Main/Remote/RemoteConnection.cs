@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text.Json;
 using SharpBox.Main.Api;
 
 namespace SharpBox.Main.Remote;
@@ -37,11 +35,10 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     private sealed class Pending
     {
         public readonly ManualResetEventSlim Done = new(false);
-        public JsonDocument? Reply;
+        public JNode? Reply;
     }
 
-    private readonly Socket _socket;
-    private readonly SafeDirectoryHandle? _dirHandle;
+    private readonly IFrameChannel _channel;
     private readonly object _sendGate = new();
     private readonly object _gate = new();
     private readonly Dictionary<long, Pending> _pending = new();
@@ -53,10 +50,9 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     public ServiceInfo Service { get; private set; } = null!;
     public ClientEventSource Events { get; }
 
-    private RemoteConnection(Socket socket, SafeDirectoryHandle? dirHandle)
+    private RemoteConnection(IFrameChannel channel)
     {
-        _socket = socket;
-        _dirHandle = dirHandle;
+        _channel = channel;
         Events = new ClientEventSource(this);
     }
 
@@ -64,51 +60,50 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
 
     /// <summary>
     /// Connects to the service listening at <paramref name="socketPath"/> and says hello. Throws
-    /// SocketException when nobody listens, VBoxException when the service refuses the client.
+    /// <see cref="UnixSocketChannel.ConnectException"/> when nobody listens (or access is denied),
+    /// IOException when the service hangs up, VBoxException when it refuses the client.
     /// </summary>
     public static RemoteConnection Connect(string socketPath, string clientName)
     {
-        UnixDomainSocketEndPoint ep = Protocol.EndPoint(socketPath, out SafeDirectoryHandle? dir);
-        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        UnixSocketChannel channel = UnixSocketChannel.Connect(socketPath);
         try
         {
-            s.Connect(ep);
-            var c = new RemoteConnection(s, dir);
+            var c = new RemoteConnection(channel);
             c.Handshake(clientName);
             return c;
         }
         catch
         {
-            s.Dispose();
-            dir?.Dispose();
+            channel.Dispose();
             throw;
         }
     }
 
     private void Handshake(string clientName)
     {
-        Protocol.WriteFrame(_socket, Protocol.Build(w =>
+        Protocol.WriteFrame(_channel, Protocol.Build(w =>
         {
-            w.WriteString("op", "hello");
-            w.WriteNumber("proto", Protocol.Version);
-            w.WriteString("client", clientName);
-            w.WriteNumber("pid", Environment.ProcessId);
+            w.String("op", "hello");
+            w.Number("proto", Protocol.Version);
+            w.String("client", clientName);
+            w.Number("pid", Environment.ProcessId);
         }));
-        byte[] frame = Protocol.ReadFrame(_socket) ?? throw new SocketException((int)SocketError.ConnectionReset);
-        using JsonDocument doc = JsonDocument.Parse(frame);
-        JsonElement r = doc.RootElement;
-        string op = r.GetProperty("op").GetString() ?? "";
+        byte[] frame = Protocol.ReadFrame(_channel) ?? throw new IOException("VBoxSVC hung up before answering the hello");
+        JNode r;
+        try { r = JNode.Parse(frame); }
+        catch (FormatException e) { throw new IOException($"VBoxSVC's hello is not valid: {e.Message}"); }
+        string op = r["op"]?.GetString() ?? "";
         if (op == "refused")
-            throw new VBoxException(ResultCode.E_ACCESSDENIED, r.GetProperty("msg").GetString() ?? "VBoxSVC refused the connection", "VirtualBoxClientWrap", "IVirtualBoxClient");
+            throw new VBoxException(ResultCode.E_ACCESSDENIED, r["msg"]?.GetString() ?? "VBoxSVC refused the connection", "VirtualBoxClientWrap", "IVirtualBoxClient");
         if (op != "hello")
             throw new IOException($"VBoxSVC answered the hello with '{op}'");
-        int proto = r.GetProperty("proto").GetInt32();
+        int proto = r.Get("proto").GetInt32();
         if (proto != Protocol.Version)
             throw new VBoxException(ResultCode.E_FAIL,
-                $"The running VBoxSVC (pid {r.GetProperty("pid").GetInt32()}) speaks protocol {proto}, this client {Protocol.Version}; stop it (it exits by itself when idle) and retry",
+                $"The running VBoxSVC (pid {r.Get("pid").GetInt32()}) speaks protocol {proto}, this client {Protocol.Version}; stop it (it exits by itself when idle) and retry",
                 "VirtualBoxClientWrap", "IVirtualBoxClient");
-        Service = new ServiceInfo(r.GetProperty("pid").GetInt32(), r.GetProperty("version").GetString()!, r.GetProperty("revision").GetUInt32(),
-            r.GetProperty("api").GetString()!, r.GetProperty("home").GetString()!, r.GetProperty("settings").GetString()!);
+        Service = new ServiceInfo(r.Get("pid").GetInt32(), r.Get("version").GetString(), r.Get("revision").GetUInt32(),
+            r.Get("api").GetString(), r.Get("home").GetString(), r.Get("settings").GetString());
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = "VBoxSVC reader" };
         _reader.Start();
     }
@@ -123,32 +118,27 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
         {
             while (true)
             {
-                byte[]? frame = Protocol.ReadFrame(_socket);
+                byte[]? frame = Protocol.ReadFrame(_channel);
                 if (frame == null)
                     break;
-                JsonDocument doc = JsonDocument.Parse(frame);
-                JsonElement root = doc.RootElement;
-                if (root.TryGetProperty("id", out JsonElement idEl))
+                JNode root = JNode.Parse(frame);
+                if (root["id"] is JNode idNode)
                 {
-                    long id = idEl.GetInt64();
+                    long id = idNode.GetInt64();
                     Pending? p;
                     lock (_gate)
                         _pending.TryGetValue(id, out p);
                     if (p == null)
-                    {
-                        doc.Dispose();
                         continue;
-                    }
-                    p.Reply = doc;
+                    p.Reply = root;
                     p.Done.Set();
                     continue;
                 }
-                if (root.TryGetProperty("op", out JsonElement op) && op.GetString() == "event")
-                    Events.Deliver((VBoxEvent)Codec.Read(root.GetProperty("e"), typeof(VBoxEvent), this)!);
-                doc.Dispose();
+                if (root["op"]?.GetString() == "event")
+                    Events.Deliver((VBoxEvent)Codec.Read(root.Get("e"), typeof(VBoxEvent), this)!);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or JsonException)
+        catch (Exception e) when (e is IOException or FormatException or ObjectDisposedException or InvalidOperationException)
         {
             reason = e.Message;
         }
@@ -159,6 +149,7 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
                 p.Done.Set();
         }
         Events.ConnectionLost();
+        _channel.Dispose(); // The reader owns the descriptor from the handshake on.
     }
 
     /// <summary>Calls <paramref name="method"/> on the object <paramref name="handle"/> and decodes the result as <paramref name="returnType"/>.</summary>
@@ -168,24 +159,24 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
         long id = Interlocked.Increment(ref _nextId);
         frame = Protocol.Build(w =>
         {
-            w.WriteString("op", "call");
-            w.WriteNumber("id", id);
-            w.WriteNumber("h", handle);
-            w.WriteString("m", method);
-            w.WriteStartArray("a");
+            w.String("op", "call");
+            w.Number("id", id);
+            w.Number("h", handle);
+            w.String("m", method);
+            w.Name("a");
+            w.StartArray();
             foreach (object? a in args)
                 Codec.Write(w, a, a == null ? typeof(object) : Codec.RuntimeDeclared(a), this);
-            w.WriteEndArray();
+            w.EndArray();
         });
-        using JsonDocument reply = Exchange(id, frame);
-        JsonElement root = reply.RootElement;
-        if (root.TryGetProperty("err", out JsonElement err))
+        JNode root = Exchange(id, frame);
+        if (root["err"] is JNode err)
             throw new VBoxException(Protocol.ReadError(err));
         if (returnType == typeof(void))
             return null;
         try
         {
-            return Codec.Read(root.GetProperty("r"), returnType, this);
+            return Codec.Read(root.Get("r"), returnType, this);
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException or KeyNotFoundException or NotSupportedException or OverflowException)
         {
@@ -194,7 +185,7 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     }
 
     /// <summary>Sends a request frame and waits for the frame that answers it.</summary>
-    internal JsonDocument Exchange(long id, byte[] frame)
+    internal JNode Exchange(long id, byte[] frame)
     {
         var p = new Pending();
         lock (_gate)
@@ -206,9 +197,9 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
         try
         {
             lock (_sendGate)
-                Protocol.WriteFrame(_socket, frame);
+                Protocol.WriteFrame(_channel, frame);
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             lock (_gate)
             {
@@ -226,12 +217,12 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     internal void Subscribe()
     {
         long id = Interlocked.Increment(ref _nextId);
-        using JsonDocument reply = Exchange(id, Protocol.Build(w =>
+        JNode reply = Exchange(id, Protocol.Build(w =>
         {
-            w.WriteString("op", "subscribe");
-            w.WriteNumber("id", id);
+            w.String("op", "subscribe");
+            w.Number("id", id);
         }));
-        if (reply.RootElement.TryGetProperty("err", out JsonElement err))
+        if (reply["err"] is JNode err)
             throw new VBoxException(Protocol.ReadError(err));
     }
 
@@ -258,10 +249,8 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     {
         lock (_gate)
             _lostReason ??= "the client closed the connection";
-        try { _socket.Shutdown(SocketShutdown.Both); }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        _socket.Dispose();
-        _dirHandle?.Dispose();
+        // The reader thread sees the end and closes the descriptor.
+        _channel.Shutdown();
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using SharpBox.Main.Api;
 using SharpBox.Runtime;
 
@@ -47,18 +46,16 @@ public static class VBoxClient
             {
                 return RemoteConnection.Connect(socket, clientName);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+            catch (UnixSocketChannel.ConnectException e) when (e.AccessDenied)
             {
                 throw new VBoxException(ResultCode.E_ACCESSDENIED,
                     $"Access to VBoxSVC's socket '{socket}' is denied (it belongs to another user)", "VirtualBoxClientWrap", "IVirtualBoxClient");
             }
-            catch (SocketException e)
-            {
-                last = e; // No socket, or nobody listening on it (a service that died).
-            }
             catch (IOException e)
             {
-                last = e; // The service went away between accept and hello (it was shutting down).
+                // No socket, nobody listening on it (a service that died), or a service that went
+                // away between accept and hello (it was shutting down).
+                last = e;
             }
             if (!autoStart)
                 throw Error($"VBoxSVC is not running for '{home}' ({last?.Message})");
