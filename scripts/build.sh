@@ -12,3 +12,5 @@ dotnet publish src/Frontends/VBoxManage/VBoxManage.csproj -c Release -r linux-x6
   -p:PublishReadyToRun=true -o artifacts/publish/VBoxManage -nologo -v quiet -clp:ErrorsOnly
 dotnet publish src/Service/VBoxSVC.csproj -c Release -r linux-x64 --self-contained false \
   -p:PublishReadyToRun=true -o artifacts/publish/VBoxSVC -nologo -v quiet -clp:ErrorsOnly
+dotnet publish src/Frontends/VBoxHeadless/VBoxHeadless.csproj -c Release -r linux-x64 --self-contained false \
+  -p:PublishReadyToRun=true -o artifacts/publish/VBoxHeadless -nologo -v quiet -clp:ErrorsOnly

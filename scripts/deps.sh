@@ -2,7 +2,7 @@
 # Installs the Debian packages SharpBox's build, tests and example need. Idempotent: only missing
 # packages are installed, and apt-get update runs at most once per call.
 set -euo pipefail
-need=(qemu-utils nasm qemu-system-x86 busybox-static cpio xz-utils gdb)
+need=(qemu-utils nasm qemu-system-x86 busybox-static cpio xz-utils gdb gcc libc6-dev acpica-tools)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

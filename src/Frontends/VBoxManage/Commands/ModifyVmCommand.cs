@@ -225,6 +225,12 @@ internal static class ModifyVmCommand
         }, o => o.Value.ToLowerInvariant() is "server" or "client" or "tcpserver" or "tcpclient" or "file" ? 1 : 0),
         Indexed(new[] { "--uart-type", "--uarttype" }, ArgKind.String, (m, o, _) => Uart(m, o).UartType = Choose(o,
             ("16450", UartType.U16450), ("16550A", UartType.U16550A), ("16750", UartType.U16750))),
+
+        // Direct kernel boot (SharpBox), kept as extra data so VirtualBox can still read the file;
+        // VBoxHeadless reads the same keys. "none" removes the setting.
+        Opt(new[] { "--boot-kernel" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Kernel", o.Value == "none" ? null : Path.GetFullPath(o.Value))),
+        Opt(new[] { "--boot-initrd" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Initrd", o.Value == "none" ? null : Path.GetFullPath(o.Value))),
+        Opt(new[] { "--boot-cmdline" }, ArgKind.String, (m, o, _) => m.SetExtraData("SharpBox/Boot/Cmdline", o.Value.Length == 0 ? null : o.Value)),
     };
 
     public static int Run(Ctx c)

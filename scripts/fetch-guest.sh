@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Fetches the standard test guest into .cache/guest (git-ignored; nothing outside the project changes):
+#   - Debian's kernel: `apt-get download linux-image-<version>-amd64`, unpacked with `dpkg-deb -x`,
+#     giving .cache/guest/vmlinuz (the XZ bzImage) and .cache/guest/vmlinux (the uncompressed ELF with
+#     its PVH note, extracted from the bzImage's payload);
+#   - the busybox initramfs (scripts/build-initramfs.sh): .cache/guest/initramfs.cpio.gz, whose /init
+#     prints "INIT-READY <uptime>" and powers off.
+# Idempotent: an existing, complete download is reused. Prints the directory on success.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/.cache/guest"
+mkdir -p "$out"
+"$root/scripts/deps.sh"
+
+if [ ! -s "$out/vmlinuz" ]; then
+  # The kernel package the linux-image-amd64 metapackage currently depends on.
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -z "$pkg" ]; then
+    apt-get update -q >/dev/null 2>&1 || true
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  fi
+  [ -n "$pkg" ] || { echo "fetch-guest: cannot find the Debian kernel package (apt-cache depends linux-image-amd64)" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null) || { echo "fetch-guest: apt-get download $pkg failed" >&2; exit 1; }
+  dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/root"
+  k=$(ls "$tmp"/root/boot/vmlinuz-* | head -1)
+  [ -s "$k" ] || { echo "fetch-guest: $pkg has no /boot/vmlinuz" >&2; exit 1; }
+  cp "$k" "$out/vmlinuz.tmp" && mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+  echo "$pkg" > "$out/kernel-package"
+fi
+
+if [ ! -s "$out/vmlinux" ]; then
+  "$root/scripts/extract-vmlinux.sh" "$out/vmlinuz" > "$out/vmlinux.tmp"
+  mv "$out/vmlinux.tmp" "$out/vmlinux"
+fi
+
+if [ ! -s "$out/initramfs.cpio.gz" ] || [ "$root/scripts/build-initramfs.sh" -nt "$out/initramfs.cpio.gz" ]; then
+  "$root/scripts/build-initramfs.sh" "$out/initramfs.cpio.gz"
+fi
+echo "$out"

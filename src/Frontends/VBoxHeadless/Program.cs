@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using SharpBox.Devices;
+using SharpBox.Main.Api;
+using SharpBox.Main.Impl;
+using SharpBox.Runtime;
+using SharpBox.Vmm.Em;
+
+namespace SharpBox.Frontends.VBoxHeadless;
+
+/// <summary>
+/// VBoxHeadless: runs one configured VM in this process until the guest powers off (exit 0), the VM
+/// is powered off from outside (SIGINT/SIGTERM, the control socket), the guest triple-faults (exit 1)
+/// or the debug-exit port sets a status. A reset restarts the machine. The log goes to
+/// &lt;machine folder&gt;/Logs/VBox.log, rotated to VBox.log.1..3. A VM that cannot start prints one line
+/// on stderr and exits 1.
+/// </summary>
+public static class Program
+{
+    private const string Usage = """
+        Usage:
+           VBoxHeadless --startvm <name|uuid> [--control-socket <path>]
+
+        Options:
+           -s, --startvm <name|uuid>     Start the given VM
+           --control-socket <path>       Serve control commands (status, pause, resume, reset,
+                                         poweroff, acpipowerbutton, savestate) on a Unix socket
+           -h, --help                    Show this help
+        """;
+
+    public static int Main(string[] args)
+    {
+        string? vmName = null, controlSocket = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string? Value()
+            {
+                if (i + 1 >= args.Length) return null;
+                return args[++i];
+            }
+            switch (a)
+            {
+                case "-s": case "--startvm": case "-startvm":
+                    vmName = Value() ?? Fail(2, $"{a} needs a VM name or UUID");
+                    break;
+                case "--control-socket":
+                    controlSocket = Value() ?? Fail(2, $"{a} needs a path");
+                    break;
+                case "-h": case "--help": case "-help":
+                    Console.Out.WriteLine(Usage);
+                    return 0;
+                case "--vrde": case "-vrde": case "-v":
+                    // The remote display is not part of this build; "off" is what it is.
+                    string? v = Value();
+                    if (v is not ("off" or "config")) Fail(2, $"--vrde {v}: the remote display server is not available");
+                    break;
+                default:
+                    return Error(2, $"unknown option '{a}'\n{Usage}");
+            }
+        }
+        if (vmName is null) return Error(2, $"--startvm is required\n{Usage}");
+        Console.Out.WriteLine($"SharpBox Headless Interface {Version}");
+        Console.Out.Flush();
+        return Run(vmName, controlSocket);
+    }
+
+    private static string Version => typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "1.0";
+
+    private static int Error(int code, string message)
+    {
+        Console.Error.WriteLine($"VBoxHeadless: error: {message}");
+        return code;
+    }
+
+    private static string Fail(int code, string message) { Environment.Exit(Error(code, message)); return ""; }
+
+    private static int Run(string vmName, string? controlSocket)
+    {
+        IMachine machine;
+        try
+        {
+            var vbox = VirtualBox.Open(new StorageMediumBackend());
+            machine = vbox.FindMachine(vmName);
+            if (!machine.Accessible)
+                return Error(1, $"the VM '{vmName}' is inaccessible: {machine.AccessError?.Message ?? "unknown reason"}");
+        }
+        catch (VBoxException e) { return Error(1, e.Message); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Error(1, e.Message); }
+
+        ReleaseLog log;
+        try { log = ReleaseLog.Open(Path.Combine(machine.LogFolder, "VBox.log"), 3, $"SharpBox VM {Version}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { return Error(1, $"cannot open the log in '{machine.LogFolder}': {e.Message}"); }
+
+        using (log)
+        {
+            var vmlog = VmLog.ForMessages(log.Write);
+            WriteHeader(log, machine);
+            VirtualMachine vm;
+            string stateFile = Path.Combine(machine.SnapshotFolder, $"{{{machine.Id}}}.sav");
+            try
+            {
+                var config = MachineSettings.Read(machine);
+                log.Write($"Machine: {MachineSettings.Describe(config)}");
+                bool hwvirt = machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled);
+                string reason = hwvirt
+                    ? "hardware virtualization is enabled in the settings, but this build has no KVM engine yet; using the software CPU"
+                    : "hardware virtualization is disabled in the settings (--hwvirtex off)";
+                var root = PcConfig.Build(config);
+                log.Write("CFGM dump:");
+                foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
+                vm = new VirtualMachine(root, Builtins.Create(), IemEngine.Factory, reason, vmlog);
+            }
+            catch (Exception e)
+            {
+                string msg = Flatten(e);
+                log.Write($"Failed to start the VM: {msg}");
+                return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+            }
+
+            using (vm)
+            {
+                string? restore = File.Exists(stateFile) ? stateFile : null;
+                if (restore is not null)
+                {
+                    log.Write($"Restoring the saved state {restore}");
+                    // As VirtualBox does, the saved state is consumed once the VM runs from it.
+                    vm.Restored += p => { try { File.Delete(p); } catch (IOException) { } };
+                }
+                ControlServer? control = null;
+                using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; vm.RequestPowerOff("SIGINT received"); });
+                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; vm.RequestPowerOff("SIGTERM received"); });
+                try
+                {
+                    if (controlSocket is not null) control = new ControlServer(controlSocket, vm, stateFile);
+                    var end = vm.Run(restore);
+                    log.Write($"VBoxHeadless: exiting with status {end.ExitCode} ({end.Reason})");
+                    if (end.ExitCode != 0) Console.Error.WriteLine($"VBoxHeadless: {end.Reason}");
+                    return end.ExitCode;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    string msg = Flatten(e);
+                    log.Write($"Failed to start the VM: {msg}");
+                    return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+                }
+                finally
+                {
+                    control?.Dispose();
+                }
+            }
+        }
+    }
+
+    private static string Flatten(Exception e)
+    {
+        var sb = new StringBuilder(e.Message);
+        for (var x = e.InnerException; x is not null; x = x.InnerException)
+            if (!e.Message.Contains(x.Message, StringComparison.Ordinal)) sb.Append(": ").Append(x.Message);
+        return sb.ToString().Replace('\n', ' ');
+    }
+
+    private static void WriteHeader(ReleaseLog log, IMachine m)
+    {
+        var p = Process.GetCurrentProcess();
+        log.Write($"Executable: {Environment.ProcessPath}");
+        log.Write($"Process ID: {Environment.ProcessId}");
+        log.Write($"Host: {RuntimeInformation.OSDescription} {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} CPU(s), .NET {Environment.Version}");
+        log.Write($"Host RAM: {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 20} MiB");
+        log.Write($"Machine '{m.Name}' {{{m.Id}}} settings {m.SettingsFilePath}");
+        _ = p;
+    }
+}
