@@ -197,6 +197,8 @@ public static class Program
                 return Fail(1, e.Message);
             }
 
+            vbox.Launcher = new VmLauncher(log, options.Home);
+            vbox.ServiceLog = log.Write;
             using var host = new ServiceHost(options, vbox, log);
             try
             {

@@ -45,6 +45,8 @@ public static class Program
         new("getextradata", "getextradata", MiscCommands.GetExtraData),
         new("setextradata", "setextradata", MiscCommands.SetExtraData),
         new("setproperty", "setproperty", MiscCommands.SetProperty),
+        new("startvm", "startvm", RuntimeCommands.StartVm),
+        new("controlvm", "controlvm", RuntimeCommands.ControlVm),
         new("snapshot", "snapshot", SnapshotCommands.Snapshot),
         new("discardstate", "discardstate", SnapshotCommands.DiscardState),
         new("adoptstate", "adoptstate", SnapshotCommands.AdoptState),

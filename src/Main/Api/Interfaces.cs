@@ -173,8 +173,57 @@ public interface ISession
     SessionType Type { get; }
     /// <summary>The mutable machine while the session holds a lock.</summary>
     IMachine Machine { get; }
+    /// <summary>The console of the running VM (a shared session next to the VM process, or the VM's own).</summary>
+    IConsole Console { get; }
+    /// <summary>For the VM process only (a LockType.VM session): how it reports to VBoxSVC.</summary>
+    IInternalMachineControl Control { get; }
     /// <summary>Releases the lock; unsaved changes are discarded.</summary>
     void UnlockMachine();
+}
+
+/// <summary>
+/// The console of a running VM: what VBoxManage controlvm does. VBoxSVC forwards each call to the VM
+/// process. Long operations (power down, save state) return a progress that completes when the VM
+/// process has done them.
+/// </summary>
+public interface IConsole
+{
+    IMachine Machine { get; }
+    MachineState State { get; }
+    void Pause();
+    void Resume();
+    void Reset();
+    /// <summary>Presses the ACPI power button (the guest decides what to do).</summary>
+    void PowerButton();
+    /// <summary>Powers the VM off (like pulling the plug); completes when the VM process has ended.</summary>
+    IProgress PowerDown();
+    /// <summary>Saves the VM's state to a file in the snapshot folder (recorded as the machine's stateFile) and ends the VM process.</summary>
+    IProgress SaveState();
+    /// <summary>Sends PC keyboard scancodes (set 1, as VirtualBox's IKeyboard) to the guest.</summary>
+    void PutScancodes(IReadOnlyList<int> scancodes);
+    /// <summary>Plugs or unplugs the cable of a network adapter (slot 0..N-1); the setting is kept.</summary>
+    void SetLinkState(uint slot, bool connected);
+    /// <summary>A PNG of the guest screen (only when the VM has a display).</summary>
+    byte[] TakeScreenshotPng(uint screen);
+}
+
+/// <summary>
+/// What a VM process (VBoxHeadless) tells VBoxSVC about the VM it runs, through its LockType.VM
+/// session (VirtualBox's IInternalMachineControl). VBoxSVC drives the VM through the control socket
+/// the process registers.
+/// </summary>
+public interface IInternalMachineControl
+{
+    /// <summary>The VM process is up: its pid, the Unix socket it takes control commands on, and its state.</summary>
+    void RegisterVmProcess(int pid, string controlSocket, MachineState state);
+    /// <summary>The VM changed state (Running, Paused, Saving, Restoring, Stopping, PoweredOff ...).</summary>
+    void UpdateState(MachineState state);
+    /// <summary>The VM was restored from the machine's saved state: VBoxSVC forgets (and deletes) it.</summary>
+    void StateRestored();
+    /// <summary>The VM saved its state to <paramref name="stateFile"/> and stops: the machine becomes Saved.</summary>
+    void StateSaved(string stateFile);
+    /// <summary>A new saved-state file name in the snapshot folder (VirtualBox's timestamp naming).</summary>
+    string ComposeSavedStateFilename();
 }
 
 /// <summary>One attachment slot on a storage controller (plain data).</summary>
@@ -380,6 +429,11 @@ public interface IMachine
     void DiscardSavedState(bool removeFile);
     /// <summary>Makes a saved-state file the machine's saved state; the machine becomes Saved.</summary>
     void AdoptSavedState(string savedStateFile);
+    /// <summary>
+    /// Starts the VM process (type "headless") for this machine; the progress completes when the VM
+    /// runs, and then <paramref name="session"/> is a shared session with the VM's console.
+    /// </summary>
+    IProgress LaunchVMProcess(ISession session, string type, IReadOnlyList<string> environment);
 }
 
 /// <summary>What TakeSnapshot returns: the new snapshot's UUID and the operation.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Xml.Linq;
 using SharpBox.Main.Api;
@@ -217,17 +218,20 @@ internal sealed partial class Machine
 
     public TakeSnapshotResult TakeSnapshot(string name, string description, bool pause)
     {
-        Mut();
         if (string.IsNullOrWhiteSpace(name))
             throw Error(ResultCode.E_INVALIDARG, "The snapshot name must not be empty");
+        // A running VM: the snapshot is taken by its session (the VM process holds the machine).
+        if (!_mutable && _registered && !_isSnapshotView && _vbox.WriteSessionOf(_id) is Session vmSession
+            && vmSession.LockType == LockType.VM && vmSession.LockedMachine is Machine vmMachine)
+            return vmMachine.TakeSnapshotOnline(name, description ?? "", pause);
+        Mut();
+        if (_vbox.VmProcessOf(_id) != null)
+            return TakeSnapshotOnline(name, description ?? "", pause);
         RequireOffline("take an offline snapshot");
-        _ = pause;
         Guid snapshotId = Guid.NewGuid();
-        MachineState before = State;
         Transaction(created =>
         {
             MachineConfig cfg = Cfg;
-            var media = new MediaView(_vbox, cfg);
             // A saved machine's snapshot keeps a copy of the saved state, as VirtualBox's does.
             string? snapState = null;
             if (cfg.StateFile.Length > 0)
@@ -241,35 +245,194 @@ internal sealed partial class Machine
                 created.Add(dst);
                 snapState = StoredPath(dst);
             }
-            var switches = new List<(AttachedDeviceXml Device, MediaView.Info Parent, Guid NewId, string NewPath)>();
-            foreach ((AttachedDeviceXml dev, Guid mid) in HardDisks(cfg).ToList())
-            {
-                if (!media.ById.TryGetValue(mid, out MediaView.Info? m))
-                    throw Error(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"The medium {{{mid:D}}} attached to '{dev.Controller.Name}' port {dev.Port} device {dev.Device} is not in any media registry");
-                if (!TakesDiff(m))
-                    continue;
-                (Guid id, string path) = CreateSnapshotDiff(media, m, created);
-                switches.Add((dev, m, id, path));
-            }
-            // The snapshot records the state as it is; then the current state moves onto the new diffs.
-            cfg.AddSnapshot(snapshotId, name, description ?? "", DateTime.UtcNow, snapState);
-            foreach (var sw in switches)
-            {
-                StorageControllerXml? c = cfg.FindStorageController(sw.Device.Controller.Name);
-                AttachedDeviceXml d = c?.FindDevice(sw.Device.Port, sw.Device.Device) ?? throw new InvalidOperationException("attachment vanished");
-                d.ImageId = sw.NewId;
-                if (!cfg.MediaRegistry.Contains(sw.Parent.Id))
-                    throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE,
-                        $"The medium '{sw.Parent.Location}' is not in the media registry of the machine '{cfg.Name}' (it belongs to another machine); detach and attach it again first");
-                cfg.MediaRegistry.Add(new MediumEntry { Id = sw.NewId, Location = sw.NewPath, Format = "VDI", DeviceType = DeviceType.HardDisk, Type = MediumType.Normal }, sw.Parent.Id);
-            }
-            SaveWithApiLock();
+            RecordSnapshot(snapshotId, name, description ?? "", snapState, created);
             return 0;
         });
         lock (_vbox.ApiLock)
             _vbox.Fire(VBoxEventType.SnapshotTaken, _id, snapshotId: snapshotId);
-        _ = before;
         return new TakeSnapshotResult(snapshotId, Progress.Completed100($"Taking snapshot of virtual machine '{Name}'"));
+    }
+
+    /// <summary>
+    /// The snapshot element (the state as it is) and the switch of the current state's writable hard
+    /// disks to new differencing images; then the settings are saved. Runs inside a transaction.
+    /// </summary>
+    private void RecordSnapshot(Guid snapshotId, string name, string description, string? snapState, List<string> created)
+    {
+        MachineConfig cfg = Cfg;
+        var media = new MediaView(_vbox, cfg);
+        var switches = new List<(AttachedDeviceXml Device, MediaView.Info Parent, Guid NewId, string NewPath)>();
+        foreach ((AttachedDeviceXml dev, Guid mid) in HardDisks(cfg).ToList())
+        {
+            if (!media.ById.TryGetValue(mid, out MediaView.Info? m))
+                throw Error(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"The medium {{{mid:D}}} attached to '{dev.Controller.Name}' port {dev.Port} device {dev.Device} is not in any media registry");
+            if (!TakesDiff(m))
+                continue;
+            if (!cfg.MediaRegistry.Contains(m.Id))
+                throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE,
+                    $"The medium '{m.Location}' is not in the media registry of the machine '{cfg.Name}' (it belongs to another machine); detach and attach it again first");
+            (Guid id, string path) = CreateSnapshotDiff(media, m, created);
+            switches.Add((dev, m, id, path));
+        }
+        // The snapshot records the state as it is; then the current state moves onto the new diffs.
+        cfg.AddSnapshot(snapshotId, name, description, DateTime.UtcNow, snapState);
+        foreach (var sw in switches)
+        {
+            StorageControllerXml? c = cfg.FindStorageController(sw.Device.Controller.Name);
+            AttachedDeviceXml d = c?.FindDevice(sw.Device.Port, sw.Device.Device) ?? throw new InvalidOperationException("attachment vanished");
+            d.ImageId = sw.NewId;
+            cfg.MediaRegistry.Add(new MediumEntry { Id = sw.NewId, Location = sw.NewPath, Format = "VDI", DeviceType = DeviceType.HardDisk, Type = MediumType.Normal }, sw.Parent.Id);
+        }
+        SaveWithApiLock();
+    }
+
+    /// <summary>
+    /// A snapshot of a running VM (this is the VM session's machine): the VM is paused (unless live),
+    /// its state saved into the snapshot folder while it goes on, the settings and differencing images
+    /// recorded, and the VM resumed.
+    /// </summary>
+    private TakeSnapshotResult TakeSnapshotOnline(string name, string description, bool pause)
+    {
+        VmProcessInfo p = _vbox.VmProcessOf(_id) ?? throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, "The machine is not running");
+        MachineState before = _vbox.LiveStateOf(_id) ?? MachineState.Null;
+        if (before is not (MachineState.Running or MachineState.Paused))
+            throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"Cannot take a snapshot of the machine while it is {before}");
+        Guid snapshotId = Guid.NewGuid();
+        Directory.CreateDirectory(SnapshotFolder);
+        string stateFile = ComposeSavedStateFilename();
+        _vbox.VmReportsState(_id, pause ? MachineState.OnlineSnapshotting : MachineState.LiveSnapshotting);
+        string vmName = Name;
+        IProgress progress = Progress.Start($"Taking snapshot of virtual machine '{vmName}'", Component, Iface, pr =>
+        {
+            bool paused = false;
+            try
+            {
+                if (pause && before == MachineState.Running)
+                {
+                    Expect(VmControlClient.Send(p.ControlSocket, "pause", TimeSpan.FromSeconds(60)), "pause");
+                    paused = true;
+                }
+                pr.Report(10);
+                Expect(VmControlClient.Send(p.ControlSocket, "savestate-continue " + stateFile, TimeSpan.FromMinutes(10)), "save the state");
+                pr.Report(80);
+                lock (_vbox.ApiLock)
+                {
+                    Transaction(created =>
+                    {
+                        created.Add(stateFile);
+                        RecordSnapshot(snapshotId, name, description, StoredPath(stateFile), created);
+                        return 0;
+                    });
+                    _vbox.Fire(VBoxEventType.SnapshotTaken, _id, snapshotId: snapshotId);
+                }
+            }
+            finally
+            {
+                if (paused)
+                {
+                    try { VmControlClient.Send(p.ControlSocket, "resume", TimeSpan.FromSeconds(60)); }
+                    catch (VBoxException) { }
+                }
+                lock (_vbox.ApiLock)
+                    if (_vbox.LiveStateOf(_id) is MachineState.OnlineSnapshotting or MachineState.LiveSnapshotting)
+                        _vbox.VmReportsState(_id, before);
+            }
+        });
+        return new TakeSnapshotResult(snapshotId, progress);
+    }
+
+    private static void Expect(string reply, string what)
+    {
+        if (!reply.StartsWith("ok", StringComparison.Ordinal))
+            throw Error(ResultCode.VBOX_E_VM_ERROR, $"The VM could not {what}: {(reply.StartsWith("error: ", StringComparison.Ordinal) ? reply[7..] : reply.Length == 0 ? "no answer" : reply)}");
+    }
+
+    /// <summary>Records the saved state the VM process wrote (it ends Saved); on the VM session's machine.</summary>
+    internal void RecordStateFile(string full)
+    {
+        Mut();
+        MachineConfig cfg = Cfg;
+        cfg.StateFile = StoredPath(full);
+        cfg.LastStateChange = DateTime.UtcNow;
+        SaveSettings();
+    }
+
+    /// <summary>controlvm setlinkstate: the cable setting of the running VM, kept in its settings.</summary>
+    internal void SetCableConnectedAtRuntime(uint slot, bool connected)
+    {
+        Mut();
+        GetNetworkAdapter(slot).CableConnected = connected;
+        SaveSettings();
+    }
+
+    // ---- Start -------------------------------------------------------------------------------------
+
+    public IProgress LaunchVMProcess(ISession session, string type, IReadOnlyList<string> environment)
+    {
+        if (session is not Session s)
+            throw Error(ResultCode.E_INVALIDARG, "Invalid session object");
+        if (s.IsLocked)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, "The given session is busy");
+        if (!_registered || _isSnapshotView)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, "Cannot start a machine that is not registered");
+        MachineConfig cfg = Cfg;
+        string frontend = string.IsNullOrEmpty(type) ? "headless" : type.ToLowerInvariant();
+        if (frontend != "headless")
+            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, $"The front end '{type}' is not available: SharpBox runs VMs headless (use --type headless)");
+        if (_vbox.WriteSessionOf(_id) != null)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"The machine '{cfg.Name}' is already locked by a session (or being locked or unlocked)");
+        MachineState st = State;
+        if (st is not (MachineState.PoweredOff or MachineState.Saved or MachineState.Aborted or MachineState.AbortedSaved or MachineState.Teleported))
+            throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"The machine '{cfg.Name}' is not powered off (machine state: {st})");
+        IVmLauncher launcher = _vbox.Launcher
+            ?? throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Starting VMs is done by VBoxSVC (VBoxManage and other clients ask it)");
+        string name = cfg.Name;
+        bool restoring = st is MachineState.Saved or MachineState.AbortedSaved;
+        _vbox.SetLiveState(_id, restoring ? MachineState.Restoring : MachineState.Starting);
+        int pid;
+        try
+        {
+            pid = launcher.Launch(_id, name, frontend, environment);
+        }
+        catch
+        {
+            _vbox.SetLiveState(_id, null);
+            throw;
+        }
+        return Progress.Start($"Starting virtual machine '{name}'", Component, Iface, p =>
+        {
+            var sw = Stopwatch.StartNew();
+            while (true)
+            {
+                lock (_vbox.ApiLock)
+                {
+                    MachineState? live = _vbox.LiveStateOf(_id);
+                    VmProcessInfo? proc = _vbox.VmProcessOf(_id);
+                    if (proc != null && live is MachineState.Running or MachineState.Paused)
+                    {
+                        // The client's session becomes a shared one next to the VM (its console).
+                        if (!s.IsLocked)
+                        {
+                            s.Attach(_vbox, _id, this, null, SessionType.Shared, LockType.Shared);
+                            _vbox.SessionStarted(_id, s, shared: true);
+                        }
+                        return;
+                    }
+                    bool exited = launcher.HasExited(pid, out string lastError);
+                    if (exited && (proc == null || live == null))
+                    {
+                        if (live is MachineState.Starting or MachineState.Restoring && proc == null)
+                            _vbox.SetLiveState(_id, null);
+                        throw Error(ResultCode.VBOX_E_VM_ERROR,
+                            $"The VM process for '{name}' (pid {pid}) ended before the VM ran" + (lastError.Length > 0 ? $": {lastError}" : ""));
+                    }
+                }
+                if (sw.Elapsed > TimeSpan.FromMinutes(2))
+                    throw Error(ResultCode.VBOX_E_VM_ERROR, $"The VM process for '{name}' (pid {pid}) did not get the VM running within 2 minutes");
+                Thread.Sleep(5);
+                p.Report((int)Math.Min(90, sw.ElapsedMilliseconds / 50));
+            }
+        });
     }
 
     // ---- Restore -------------------------------------------------------------------------------------

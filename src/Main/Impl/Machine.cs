@@ -834,7 +834,7 @@ internal sealed partial class Machine : IMachine
         {
             if (lockType == LockType.Shared)
             {
-                s.Attach(_vbox, _id, this, null, SessionType.Shared);
+                s.Attach(_vbox, _id, this, null, SessionType.Shared, LockType.Shared);
                 _vbox.SessionStarted(_id, s, shared: true);
                 return;
             }
@@ -880,7 +880,7 @@ internal sealed partial class Machine : IMachine
                     _mutable = true,
                     _original = this,
                 };
-                s.Attach(_vbox, _id, sessionMachine, l, SessionType.WriteLock);
+                s.Attach(_vbox, _id, sessionMachine, l, SessionType.WriteLock, lockType == LockType.VM ? LockType.VM : LockType.Write);
                 _vbox.SessionStarted(_id, s, shared: false);
                 return;
             }

@@ -18,6 +18,8 @@ public sealed class Session : ISession
     private SessionType _type;
     private VirtualBox? _vbox;
     private Guid _machineId;
+    private VmConsole? _console;
+    private MachineControl? _control;
 
     /// <summary>The kind of client ("headless" for a VM process; empty for API clients), shown as the session name.</summary>
     public string ClientName { get; }
@@ -37,17 +39,46 @@ public sealed class Session : ISession
         ?? throw new VBoxException(ResultCode.VBOX_E_INVALID_SESSION_STATE, "The session is not locked (session state: Unlocked)", "SessionWrap", "ISession");
 
     internal bool IsLocked => _machine != null;
+    /// <summary>How the session was locked (Write, VM or Shared).</summary>
+    internal LockType LockType { get; private set; }
     internal Machine? LockedMachine => _machine;
     internal Guid MachineId => _machineId;
     internal FileLock? FolderLock => _lock;
 
-    internal void Attach(VirtualBox vbox, Guid machineId, Machine machine, FileLock? fileLock, SessionType type)
+    internal void Attach(VirtualBox vbox, Guid machineId, Machine machine, FileLock? fileLock, SessionType type, LockType lockType)
     {
         _vbox = vbox;
         _machineId = machineId;
         _machine = machine;
         _lock = fileLock;
         _type = type;
+        LockType = lockType;
+        _console = null;
+        _control = null;
+    }
+
+    private VBoxException NotLocked() => new(ResultCode.VBOX_E_INVALID_SESSION_STATE, "The session is not locked (session state: Unlocked)", "SessionWrap", "ISession");
+
+    public IConsole Console
+    {
+        get
+        {
+            if (_machine == null || _vbox == null)
+                throw NotLocked();
+            return _console ??= new VmConsole(_vbox, _machineId, _machine);
+        }
+    }
+
+    public IInternalMachineControl Control
+    {
+        get
+        {
+            if (_machine == null || _vbox == null)
+                throw NotLocked();
+            if (LockType != LockType.VM)
+                throw new VBoxException(ResultCode.VBOX_E_INVALID_SESSION_STATE, "Only the VM process' session (LockType.VM) reports to VBoxSVC", "SessionWrap", "ISession");
+            return _control ??= new MachineControl(_vbox, this);
+        }
     }
 
     public void UnlockMachine()

@@ -205,10 +205,83 @@ public sealed class VirtualBox : IVirtualBox
         if (ReferenceEquals(s.Write, session))
         {
             s.Write = null;
+            if (session.LockType == LockType.VM)
+                VmSessionEnded(id, session);
             Fire(VBoxEventType.SessionStateChanged, id, sessionState: SessionState.Unlocked);
         }
         if (s.Write == null && s.Shared.Count == 0)
             _sessions.Remove(id);
+    }
+
+    // ---- VM processes ------------------------------------------------------------------------------
+
+    private readonly Dictionary<Guid, VmProcessInfo> _vmProcesses = new();
+
+    /// <summary>Starts VM processes (set by VBoxSVC).</summary>
+    public IVmLauncher? Launcher { get; set; }
+
+    /// <summary>Where VBoxSVC writes what happens to VMs (a VM process that died, ...).</summary>
+    public Action<string>? ServiceLog { get; set; }
+
+    public VmProcessInfo? VmProcessOf(Guid machineId) => _vmProcesses.TryGetValue(machineId, out VmProcessInfo? p) ? p : null;
+
+    internal void RegisterVmProcess(Guid machineId, VmProcessInfo info, MachineState state)
+    {
+        _vmProcesses[machineId] = info;
+        ServiceLog?.Invoke($"VM process pid {info.Pid} runs machine {{{machineId:D}}} (state {state}, control socket '{info.ControlSocket}')");
+        SetLiveState(machineId, state);
+    }
+
+    /// <summary>A state reported by (or on behalf of) the VM process of a machine.</summary>
+    internal void VmReportsState(Guid machineId, MachineState state)
+    {
+        if (!_vmProcesses.ContainsKey(machineId) && LiveStateOf(machineId) is null)
+            return; // Not (or no longer) running: a late report.
+        MachineState? cur = LiveStateOf(machineId);
+        // Once the state is being saved or saved, the process' own "powered off" does not undo it.
+        if (state == MachineState.PoweredOff && cur is MachineState.Saving or MachineState.Saved)
+            return;
+        SetLiveState(machineId, state);
+    }
+
+    internal void VmSavedTo(Guid machineId, string file)
+    {
+        if (_vmProcesses.TryGetValue(machineId, out VmProcessInfo? p))
+            p.SavedTo = file;
+        SetLiveState(machineId, MachineState.Saved);
+    }
+
+    /// <summary>
+    /// The VM session of a machine ended (the process exited, or died and VBoxSVC unlocked it): the
+    /// machine is Saved or PoweredOff when the process said so, else Aborted (recorded in the .vbox, as
+    /// VirtualBox records it).
+    /// </summary>
+    private void VmSessionEnded(Guid machineId, Session session)
+    {
+        MachineState last = LiveStateOf(machineId) ?? MachineState.Null;
+        VmProcessInfo? p = VmProcessOf(machineId);
+        if (p != null && ReferenceEquals(p.Session, session))
+            _vmProcesses.Remove(machineId);
+        bool saved = last == MachineState.Saved || p?.SavedTo != null;
+        bool clean = saved || last == MachineState.PoweredOff;
+        _live.Remove(machineId);
+        try
+        {
+            Machine.UpdateRegistryOf(this, machineId, cfg =>
+            {
+                cfg.Aborted = !clean;
+                cfg.LastStateChange = DateTime.UtcNow;
+            });
+        }
+        catch (VBoxException e)
+        {
+            ServiceLog?.Invoke($"Machine {{{machineId:D}}}: recording the end of its VM process failed: {e.Message}");
+        }
+        if (!clean)
+            ServiceLog?.Invoke($"VM process{(p != null ? $" pid {p.Pid}" : "")} of machine {{{machineId:D}}} ended without powering off (last state {last}): the machine is Aborted");
+        else
+            ServiceLog?.Invoke($"VM process{(p != null ? $" pid {p.Pid}" : "")} of machine {{{machineId:D}}} ended; the machine is {(saved ? "Saved" : "PoweredOff")}");
+        Fire(VBoxEventType.MachineStateChanged, machineId, state: saved ? MachineState.Saved : clean ? MachineState.PoweredOff : MachineState.Aborted);
     }
 
     /// <summary>The write session's machine, if a session of this object holds the machine.</summary>

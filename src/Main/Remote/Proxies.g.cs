@@ -111,7 +111,35 @@ internal sealed class SessionProxy : RemoteObject, ISession
     public SessionState State => Call<SessionState>("get_State");
     public SessionType Type => Call<SessionType>("get_Type");
     public IMachine Machine => Call<IMachine>("get_Machine");
+    public IConsole Console => Call<IConsole>("get_Console");
+    public IInternalMachineControl Control => Call<IInternalMachineControl>("get_Control");
     public void UnlockMachine() => Invoke("UnlockMachine");
+}
+
+internal sealed class ConsoleProxy : RemoteObject, IConsole
+{
+    public ConsoleProxy(RemoteConnection c, long h) : base(c, h) { }
+    public IMachine Machine => Call<IMachine>("get_Machine");
+    public MachineState State => Call<MachineState>("get_State");
+    public void Pause() => Invoke("Pause");
+    public void Resume() => Invoke("Resume");
+    public void Reset() => Invoke("Reset");
+    public void PowerButton() => Invoke("PowerButton");
+    public IProgress PowerDown() => Call<IProgress>("PowerDown");
+    public IProgress SaveState() => Call<IProgress>("SaveState");
+    public void PutScancodes(IReadOnlyList<int> scancodes) => Invoke("PutScancodes", scancodes);
+    public void SetLinkState(uint slot, bool connected) => Invoke("SetLinkState", slot, connected);
+    public byte[] TakeScreenshotPng(uint screen) => Call<byte[]>("TakeScreenshotPng", screen);
+}
+
+internal sealed class InternalMachineControlProxy : RemoteObject, IInternalMachineControl
+{
+    public InternalMachineControlProxy(RemoteConnection c, long h) : base(c, h) { }
+    public void RegisterVmProcess(int pid, string controlSocket, MachineState state) => Invoke("RegisterVmProcess", pid, controlSocket, state);
+    public void UpdateState(MachineState state) => Invoke("UpdateState", state);
+    public void StateRestored() => Invoke("StateRestored");
+    public void StateSaved(string stateFile) => Invoke("StateSaved", stateFile);
+    public string ComposeSavedStateFilename() => Call<string>("ComposeSavedStateFilename");
 }
 
 internal sealed class StorageControllerProxy : RemoteObject, IStorageController
@@ -270,6 +298,7 @@ internal sealed class MachineProxy : RemoteObject, IMachine
     public IProgress DeleteSnapshot(Guid id) => Call<IProgress>("DeleteSnapshot", id);
     public void DiscardSavedState(bool removeFile) => Invoke("DiscardSavedState", removeFile);
     public void AdoptSavedState(string savedStateFile) => Invoke("AdoptSavedState", savedStateFile);
+    public IProgress LaunchVMProcess(ISession session, string type, IReadOnlyList<string> environment) => Call<IProgress>("LaunchVMProcess", session, type, environment);
 }
 
 internal sealed class SnapshotProxy : RemoteObject, ISnapshot
@@ -327,6 +356,8 @@ internal static class ProxyFactory
         if (iface == typeof(IHost)) return new HostProxy(c, h);
         if (iface == typeof(IProgress)) return new ProgressProxy(c, h);
         if (iface == typeof(ISession)) return new SessionProxy(c, h);
+        if (iface == typeof(IConsole)) return new ConsoleProxy(c, h);
+        if (iface == typeof(IInternalMachineControl)) return new InternalMachineControlProxy(c, h);
         if (iface == typeof(IStorageController)) return new StorageControllerProxy(c, h);
         if (iface == typeof(INetworkAdapter)) return new NetworkAdapterProxy(c, h);
         if (iface == typeof(ISerialPort)) return new SerialPortProxy(c, h);

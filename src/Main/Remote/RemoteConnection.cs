@@ -48,6 +48,12 @@ public sealed class RemoteConnection : IDisposable, IRefWriter, IRefReader
     private Thread? _reader;
 
     public ServiceInfo Service { get; private set; } = null!;
+
+    /// <summary>False once the connection is gone (the service ended, or Dispose).</summary>
+    public bool IsConnected
+    {
+        get { lock (_gate) return _lostReason == null; }
+    }
     public ClientEventSource Events { get; }
 
     private RemoteConnection(IFrameChannel channel)

@@ -142,6 +142,32 @@ internal static class Help
         ["setextradata"] = new("set a keyword value that is associated with a virtual machine or configuration",
             new[] { $"VBoxManage setextradata global | {VM} <keyword> [value]" },
             new[] { ("value", "Omitting the value deletes the keyword.") }),
+        ["startvm"] = new("start a virtual machine",
+            new[] { $"VBoxManage startvm {VM}... [--putenv=name[=value]] [--type=headless] [--password file] [--password-id password-identifier]" },
+            new[]
+            {
+                ("--type=headless", "VBoxSVC starts the VM process (VBoxHeadless) in the background; the command returns when the VM runs. Only headless VMs exist in SharpBox."),
+                ("--putenv=name[=value]", "Sets an environment variable for the VM process."),
+            }),
+        ["controlvm"] = new("change state and settings for a running virtual machine",
+            new[]
+            {
+                $"VBoxManage controlvm {VM} pause | resume | reset | poweroff | savestate | acpipowerbutton",
+                $"VBoxManage controlvm {VM} keyboardputscancode hex [hex...]",
+                $"VBoxManage controlvm {VM} setlinkstate<1-N> on | off",
+                $"VBoxManage controlvm {VM} screenshotpng filename [display]",
+            },
+            new[]
+            {
+                ("pause, resume", "Stops the guest's CPUs (its clock stands still) and lets it go on."),
+                ("reset", "Resets the VM (a hard reset, like the reset button)."),
+                ("poweroff", "Turns the VM off at once, like pulling the plug; the VM process ends."),
+                ("savestate", "Saves the VM's state to the snapshot folder and ends the VM process; the machine is then Saved and startvm resumes it."),
+                ("acpipowerbutton", "Presses the ACPI power button; the guest decides what to do."),
+                ("keyboardputscancode", "Sends scancodes (set 1, two hex digits each) to the guest's keyboard."),
+                ("setlinkstate<N>", "Plugs or unplugs the cable of network adapter N."),
+                ("screenshotpng", "Saves a PNG of the guest's screen (needs a display device)."),
+            }),
         ["snapshot"] = new("manage virtual machine snapshots",
             new[]
             {
