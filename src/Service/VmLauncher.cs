@@ -16,6 +16,7 @@ internal sealed class VmLauncher : IVmLauncher
     {
         public required Process Process { get; init; }
         public string LastError = "";
+        public bool HasOwnError;
         public volatile bool Exited;
     }
 
@@ -123,8 +124,15 @@ internal sealed class VmLauncher : IVmLauncher
                     if (line.Length == 0)
                         continue;
                     _log.Write($"VM process pid {pid}: {line}");
-                    if (isError)
-                        child.LastError = line.StartsWith("VBoxHeadless: error: ", StringComparison.Ordinal) ? line["VBoxHeadless: error: ".Length..] : line;
+                    // The VM process' own one-line error explains a failed start best; other output
+                    // (the first line of a crash) only when there is nothing better.
+                    if (isError && line.StartsWith("VBoxHeadless: error: ", StringComparison.Ordinal))
+                    {
+                        child.LastError = line["VBoxHeadless: error: ".Length..];
+                        child.HasOwnError = true;
+                    }
+                    else if (isError && !child.HasOwnError && child.LastError.Length == 0)
+                        child.LastError = line.Trim();
                 }
             }
             catch (IOException) { }

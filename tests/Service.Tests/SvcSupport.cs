@@ -47,6 +47,7 @@ public sealed class SvcHome : IDisposable
 
     public static string VBoxManageExe => Path.Combine(RepoRoot, "artifacts", "bin", "VBoxManage", "release", "VBoxManage");
     public static string VBoxSvcExe => Path.Combine(RepoRoot, "artifacts", "bin", "VBoxSVC", "release", "VBoxSVC");
+    public static string VBoxHeadlessExe => Path.Combine(RepoRoot, "artifacts", "bin", "VBoxHeadless", "release", "VBoxHeadless");
 
     public void Environment(ProcessStartInfo psi)
     {
@@ -54,6 +55,7 @@ public sealed class SvcHome : IDisposable
         psi.Environment["HOME"] = Root;
         psi.Environment["SHARPBOX_SVC_SHUTDOWN_DELAY_MS"] = ShutdownDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["SHARPBOX_VBOXSVC"] = VBoxSvcExe;
+        psi.Environment["SHARPBOX_VBOXHEADLESS"] = VBoxHeadlessExe;
     }
 
     public CliResult Run(params string[] args)
@@ -107,6 +109,7 @@ public sealed class SvcHome : IDisposable
         {
             System.Environment.SetEnvironmentVariable("SHARPBOX_SVC_SHUTDOWN_DELAY_MS", ShutdownDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
             System.Environment.SetEnvironmentVariable("SHARPBOX_VBOXSVC", VBoxSvcExe);
+            System.Environment.SetEnvironmentVariable("SHARPBOX_VBOXHEADLESS", VBoxHeadlessExe);
             return VBoxClient.ConnectRaw(clientName, Home);
         }
     }

@@ -108,6 +108,7 @@ public static class Program
     private static int RunLinked(SvcLink link, string? controlSocket)
     {
         IMachine machine = link.Machine;
+        string vmName = machine.Name;
         ReleaseLog log;
         try { log = ReleaseLog.Open(Path.Combine(machine.LogFolder, "VBox.log"), 3, $"SharpBox VM {Version}"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -146,7 +147,7 @@ public static class Program
                 string msg = Flatten(e);
                 log.Write($"Failed to start the VM: {msg}");
                 link.Finish(MachineState.PoweredOff);
-                return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+                return Error(1, $"failed to start VM '{vmName}': {msg}");
             }
 
             using (vm)
@@ -186,7 +187,7 @@ public static class Program
                     string msg = Flatten(e);
                     log.Write($"Failed to start the VM: {msg}");
                     link.Finish(MachineState.PoweredOff);
-                    return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+                    return Error(1, $"failed to start VM '{vmName}': {msg}");
                 }
                 finally
                 {

@@ -439,6 +439,8 @@ internal sealed partial class Machine
 
     public IProgress RestoreSnapshot(ISnapshot snapshot)
     {
+        if (_vbox.LiveStateOf(_id) is MachineState live)
+            throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"Cannot restore a snapshot of the running machine '{DisplayName}' (machine state: {live}); power it off first");
         Mut();
         if (snapshot is not Snapshot s || s.Owner._id != _id)
             throw Error(ResultCode.E_INVALIDARG, "The snapshot does not belong to this machine");
@@ -533,6 +535,8 @@ internal sealed partial class Machine
 
     public IProgress DeleteSnapshot(Guid id)
     {
+        if (_vbox.LiveStateOf(_id) is MachineState live)
+            throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"Cannot delete a snapshot of the running machine '{DisplayName}' (machine state: {live}); power it off first");
         Mut();
         RequireOffline("delete a snapshot");
         MachineConfig cfg0 = Cfg;
