@@ -4,10 +4,13 @@ using System.Runtime.InteropServices;
 namespace SharpBox.Runtime;
 
 /// <summary>
-/// An exclusive advisory lock (flock) on a file or directory, shared by every thread of the process
+/// An exclusive advisory lock (flock) on a file or directory, shared by every holder in the process
 /// and exclusive between processes. Settings files are replaced by rename, so locks are taken on
-/// something stable: the directory that holds the file. Re-entrant for the thread that holds it;
-/// other threads of this process wait like other processes do.
+/// something stable: the directory that holds the file.
+///
+/// Inside the process a lock belongs to an owner: by default the calling thread, or any object the
+/// caller names (a session that is locked on one thread and unlocked on another, as VBoxSVC's
+/// connection threads do). It is re-entrant for its owner; other owners wait like other processes.
 /// </summary>
 public sealed class FileLock : IDisposable
 {
@@ -15,8 +18,7 @@ public sealed class FileLock : IDisposable
     {
         public int Fd = -1;
         public int Count;
-        public readonly object Gate = new();
-        public Thread? Owner;
+        public object? Owner;
     }
 
     private static readonly Dictionary<Posix.FileId, Entry> s_entries = new();
@@ -24,25 +26,34 @@ public sealed class FileLock : IDisposable
 
     private readonly Posix.FileId _id;
     private readonly Entry _entry;
-    private bool _released;
+    private int _released;
 
     /// <summary>The path the lock was taken on.</summary>
     public string Path { get; }
 
-    private FileLock(string path, Posix.FileId id, Entry entry)
+    /// <summary>Who holds this lock inside the process (a thread or the object named at acquisition).</summary>
+    public object Owner { get; }
+
+    private FileLock(string path, Posix.FileId id, Entry entry, object owner)
     {
         Path = path;
         _id = id;
         _entry = entry;
+        Owner = owner;
     }
 
     /// <summary>
-    /// Takes the exclusive lock on <paramref name="path"/> (a directory or an existing file), waiting up
-    /// to <paramref name="timeout"/>. Throws <see cref="TimeoutException"/> naming the path when another
-    /// process keeps it longer, <see cref="IOException"/> when the path cannot be opened.
+    /// Takes the exclusive lock on <paramref name="path"/> (a directory or an existing file) for the
+    /// calling thread, waiting up to <paramref name="timeout"/>. Throws <see cref="TimeoutException"/>
+    /// naming the path when another holder keeps it longer, <see cref="IOException"/> when the path
+    /// cannot be opened.
     /// </summary>
-    public static FileLock Acquire(string path, TimeSpan timeout)
+    public static FileLock Acquire(string path, TimeSpan timeout) => Acquire(path, timeout, null);
+
+    /// <summary>As <see cref="Acquire(string, TimeSpan)"/>, held by <paramref name="owner"/> (null: the calling thread).</summary>
+    public static FileLock Acquire(string path, TimeSpan timeout, object? owner)
     {
+        owner ??= Thread.CurrentThread;
         bool isDir = Directory.Exists(path);
         int fd = Posix.Open(path, (isDir ? Posix.O_RDONLY | Posix.O_DIRECTORY : Posix.O_RDONLY) | Posix.O_CLOEXEC, 0);
         if (fd < 0)
@@ -66,69 +77,70 @@ public sealed class FileLock : IDisposable
         }
 
         var sw = Stopwatch.StartNew();
-        // Threads of this process first serialise on the entry's monitor (re-entrant per thread).
-        if (!Monitor.TryEnter(entry.Gate, timeout))
-        {
-            Posix.Close(fd);
-            throw new TimeoutException($"Timed out waiting for the lock on '{path}' (held by another thread)");
-        }
-
         try
         {
-            if (entry.Count == 0)
+            lock (entry)
             {
-                // First holder in this process: take the cross-process flock on our descriptor.
-                int sleepMs = 1;
-                while (true)
+                // Holders in this process first wait for the entry (re-entrant per owner).
+                while (entry.Count > 0 && !ReferenceEquals(entry.Owner, owner))
                 {
-                    if (Posix.Flock(fd, Posix.LOCK_EX | Posix.LOCK_NB) == 0)
-                        break;
-                    int err = Marshal.GetLastPInvokeError();
-                    if (err != Posix.EWOULDBLOCK && err != Posix.EINTR)
-                        throw new IOException($"Cannot lock '{path}': {Posix.StrError(err)}");
-                    if (sw.Elapsed > timeout)
-                        throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0} s waiting for the lock on '{path}' held by another process");
-                    Thread.Sleep(sleepMs);
-                    sleepMs = Math.Min(sleepMs * 2, 20);
+                    TimeSpan left = timeout - sw.Elapsed;
+                    if (left <= TimeSpan.Zero || !Monitor.Wait(entry, left))
+                        if (entry.Count > 0 && !ReferenceEquals(entry.Owner, owner))
+                            throw new TimeoutException($"Timed out waiting for the lock on '{path}' (held by another thread or session of this process)");
                 }
-                entry.Fd = fd;
-                fd = -1;
+                if (entry.Count == 0)
+                {
+                    // First holder in this process: take the cross-process flock on our descriptor.
+                    int sleepMs = 1;
+                    while (true)
+                    {
+                        if (Posix.Flock(fd, Posix.LOCK_EX | Posix.LOCK_NB) == 0)
+                            break;
+                        int err = Marshal.GetLastPInvokeError();
+                        if (err != Posix.EWOULDBLOCK && err != Posix.EINTR)
+                            throw new IOException($"Cannot lock '{path}': {Posix.StrError(err)}");
+                        if (sw.Elapsed > timeout)
+                            throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0} s waiting for the lock on '{path}' held by another process");
+                        Thread.Sleep(sleepMs);
+                        sleepMs = Math.Min(sleepMs * 2, 20);
+                    }
+                    entry.Fd = fd;
+                    fd = -1;
+                    entry.Owner = owner;
+                }
+                entry.Count++;
             }
-            entry.Count++;
-            entry.Owner = Thread.CurrentThread;
         }
-        catch
+        finally
         {
             if (fd >= 0)
-                Posix.Close(fd);
-            Monitor.Exit(entry.Gate);
-            throw;
+                Posix.Close(fd); // Failure, or re-entry: the lock is held on the first descriptor.
         }
-
-        if (fd >= 0)
-            Posix.Close(fd); // Re-entry: the lock is already held on the first descriptor.
-        return new FileLock(path, id, entry);
+        return new FileLock(path, id, entry, owner);
     }
 
+    /// <summary>Releases this hold; any thread may release it.</summary>
     public void Dispose()
     {
-        if (_released)
+        if (Interlocked.Exchange(ref _released, 1) != 0)
             return;
-        _released = true;
-        // Must be released by the owning thread (Monitor semantics).
-        _entry.Count--;
-        if (_entry.Count == 0)
+        lock (_entry)
         {
-            Posix.Flock(_entry.Fd, Posix.LOCK_UN);
-            Posix.Close(_entry.Fd);
-            _entry.Fd = -1;
-            _entry.Owner = null;
-            lock (s_tableGate)
+            _entry.Count--;
+            if (_entry.Count == 0)
             {
-                if (_entry.Count == 0)
-                    s_entries.Remove(_id);
+                Posix.Flock(_entry.Fd, Posix.LOCK_UN);
+                Posix.Close(_entry.Fd);
+                _entry.Fd = -1;
+                _entry.Owner = null;
+                lock (s_tableGate)
+                {
+                    if (_entry.Count == 0 && s_entries.TryGetValue(_id, out Entry? e) && ReferenceEquals(e, _entry))
+                        s_entries.Remove(_id);
+                }
+                Monitor.PulseAll(_entry);
             }
         }
-        Monitor.Exit(_entry.Gate);
     }
 }

@@ -39,6 +39,9 @@ public sealed class VBoxManageHome : IDisposable
 {
     private static readonly Lazy<string> ExePath = new(FindExe);
 
+    /// <summary>How long the test's VBoxSVC stays after its last client (long enough to span a test's steps).</summary>
+    public const string ServiceShutdownDelayMs = "2000";
+
     public TempDir Dir { get; } = new("sbx-cli");
     public string Home => Dir["config"];
     public string MachineFolder => Dir["vms"];
@@ -87,6 +90,8 @@ public sealed class VBoxManageHome : IDisposable
         psi.Environment["HOME"] = Dir.Path;
         psi.Environment["XDG_CONFIG_HOME"] = Dir["xdg"];
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // VBoxManage talks to a VBoxSVC of this home; let it go soon after the test.
+        psi.Environment["SHARPBOX_SVC_SHUTDOWN_DELAY_MS"] = ServiceShutdownDelayMs;
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start VBoxManage");
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
@@ -120,6 +125,7 @@ public sealed class VBoxManageHome : IDisposable
         psi.Environment["VBOX_USER_HOME"] = Home;
         psi.Environment["HOME"] = Dir.Path;
         psi.Environment["VBM"] = ExePath.Value;
+        psi.Environment["SHARPBOX_SVC_SHUTDOWN_DELAY_MS"] = ServiceShutdownDelayMs;
         return Process.Start(psi) ?? throw new InvalidOperationException("cannot start bash");
     }
 

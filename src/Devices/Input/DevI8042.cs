@@ -85,6 +85,22 @@ public sealed class DevI8042 : PdmDevice, IIoPortDevice
     }
 
     private static void Enqueue(Queue<byte> q, byte b) { if (q.Count < QueueMax) q.Enqueue(b); }
+
+    /// <summary>
+    /// Host keyboard input (VBoxManage controlvm keyboardputscancode): scancode set 1, as a translating
+    /// controller (the PC default, command byte bit 6) hands them to the guest; with translation off
+    /// they are passed as given. Ignored while the guest has the keyboard disabled (F5).
+    /// </summary>
+    public void PutScancodes(ReadOnlySpan<byte> codes)
+    {
+        lock (Ctx.Lock)
+        {
+            if (!_kbdScanning) return;
+            foreach (byte b in codes)
+                if (_kbdQ.Count < 256) _kbdQ.Enqueue(b);
+            Refill();
+        }
+    }
     private void Kbd(byte b) { Enqueue(_kbdQ, b); _kbdLast = b; }
     private void Aux(byte b) => Enqueue(_auxQ, b);
 

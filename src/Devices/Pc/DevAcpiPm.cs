@@ -151,6 +151,10 @@ public sealed class DevAcpiPm : PdmDevice, IIoPortDevice
 
     public uint IoRead(ushort offset, int size)
     {
+        // The timer is sampled once per access: byte by byte, a read could see time go backwards
+        // (a carry between the bytes), which guests polling it take for a huge jump.
+        if (offset >= AcpiTables.PmTimerOffset && offset + size <= AcpiTables.PmTimerOffset + 4)
+            return (uint)((ulong)TimerValue() >> (8 * (offset - AcpiTables.PmTimerOffset))) & (size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1);
         uint v = 0;
         for (int i = 0; i < size; i++) v |= (uint)ReadByte(offset + i) << (8 * i);
         return v;

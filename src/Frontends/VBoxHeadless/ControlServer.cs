@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using SharpBox.Devices.Input;
 using SharpBox.Devices.Pc;
 using SharpBox.Vmm.Em;
 
@@ -9,17 +10,18 @@ namespace SharpBox.Frontends.VBoxHeadless;
 /// The VM process's control seam: a Unix socket taking one text command per line and answering one
 /// line ("ok ..." or "error: ..."). VBoxSVC will drive running VMs through it (a later issue); tests
 /// and scripts use it now. Commands: status, pause, resume, reset, poweroff, acpipowerbutton,
-/// savestate [PATH] (save, then power off), savestate-continue PATH (save and keep running).
+/// savestate [PATH] (save, then power off), savestate-continue PATH (save and keep running),
+/// keyboardputscancode HEX... (set-1 scancodes), setlinkstate N on|off, screenshotpng.
 /// </summary>
 public sealed class ControlServer : IDisposable
 {
     private readonly Socket _listener;
     private readonly VirtualMachine _vm;
     private readonly string _path;
-    private readonly string _defaultStateFile;
+    private readonly Func<string> _defaultStateFile;
     private readonly CancellationTokenSource _stop = new();
 
-    public ControlServer(string path, VirtualMachine vm, string defaultStateFile)
+    public ControlServer(string path, VirtualMachine vm, Func<string> defaultStateFile)
     {
         _path = Path.GetFullPath(path);
         _vm = vm;
@@ -102,7 +104,7 @@ public sealed class ControlServer : IDisposable
             case "savestate-continue":
                 {
                     bool stop = parts[0] == "savestate";
-                    string path = arg.Length > 0 ? Path.GetFullPath(arg) : _defaultStateFile;
+                    string path = arg.Length > 0 ? Path.GetFullPath(arg) : _defaultStateFile();
                     if (!stop && arg.Length == 0) return "error: savestate-continue needs a file";
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                     string? error = await _vm.SaveStateAsync(path, stopAfter: stop);
@@ -116,8 +118,27 @@ public sealed class ControlServer : IDisposable
                     var lines = text.TrimEnd('\n').Split('\n');
                     return $"ok {lines.Length}\n{string.Join('\n', lines)}";
                 }
+            case "keyboardputscancode":
+                {
+                    var kbd = _vm.Pdm.Find<DevI8042>();
+                    if (kbd is null) return "error: the VM has no keyboard controller";
+                    var codes = new List<byte>();
+                    foreach (string h in arg.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        if (!byte.TryParse(h, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out byte b))
+                            return $"error: '{h}' is not a scancode (two hex digits)";
+                        codes.Add(b);
+                    }
+                    kbd.PutScancodes(codes.ToArray());
+                    return "ok";
+                }
+            case "setlinkstate":
+                // No network device is emulated yet; the setting itself is kept by VBoxSVC.
+                return "error: the VM has no network device to plug or unplug (network adapters are not emulated yet)";
+            case "screenshotpng":
+                return "error: the VM has no display (no graphics device is emulated yet)";
             default:
-                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE, debugvm info|osdetect|dumpvmcore|disasm ...)";
+                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE, keyboardputscancode HEX..., setlinkstate N on|off, screenshotpng, debugvm info|osdetect|dumpvmcore|disasm ...)";
         }
     }
 

@@ -26,7 +26,8 @@ public static class Program
         Options:
            -s, --startvm <name|uuid>     Start the given VM
            --control-socket <path>       Serve control commands (status, pause, resume, reset,
-                                         poweroff, acpipowerbutton, savestate, debugvm) on a Unix socket
+                                         poweroff, acpipowerbutton, savestate, debugvm, ...) on this
+                                         Unix socket (default: a private one registered with VBoxSVC)
            --gdb-port <port>             Serve gdb's remote protocol on 127.0.0.1:<port>
                                          (default: extra data SharpBox/GdbPort, else none)
            -h, --help                    Show this help
@@ -97,30 +98,57 @@ public static class Program
 
     private static int Run(string vmName, string? controlSocket, int? gdbPort)
     {
-        IMachine machine;
+        // The VM runs under VBoxSVC: it holds the machine's VM session and reports to it (SvcLink).
+        SvcLink link;
         try
         {
-            var vbox = VirtualBox.Open(new StorageMediumBackend());
-            machine = vbox.FindMachine(vmName);
-            if (!machine.Accessible)
-                return Error(1, $"the VM '{vmName}' is inaccessible: {machine.AccessError?.Message ?? "unknown reason"}");
+            link = SvcLink.Open(vmName);
         }
         catch (VBoxException e) { return Error(1, e.Message); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Error(1, e.Message); }
+        using (link)
+        {
+            int rc = RunLinked(link, controlSocket, gdbPort);
+            return rc;
+        }
+    }
 
+    private static MachineState ToMachineState(VmState s) => s switch
+    {
+        VmState.Running or VmState.Resetting => MachineState.Running,
+        VmState.Suspended => MachineState.Paused,
+        VmState.Saving => MachineState.Saving,
+        VmState.Restoring => MachineState.Restoring,
+        VmState.PoweredOff => MachineState.Stopping,
+        _ => MachineState.Starting,
+    };
+
+    private static int RunLinked(SvcLink link, string? controlSocket, int? gdbPort)
+    {
+        IMachine machine = link.Machine;
+        string vmName = machine.Name;
         ReleaseLog log;
         try { log = ReleaseLog.Open(Path.Combine(machine.LogFolder, "VBox.log"), 3, $"SharpBox VM {Version}"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { return Error(1, $"cannot open the log in '{machine.LogFolder}': {e.Message}"); }
+        {
+            link.Finish(MachineState.PoweredOff);
+            return Error(1, $"cannot open the log in '{machine.LogFolder}': {e.Message}");
+        }
 
         using (log)
         {
+            link.SetLog(log.Write);
             var vmlog = VmLog.ForMessages(log.Write);
             WriteHeader(log, machine);
             VirtualMachine vm;
-            string stateFile = Path.Combine(machine.SnapshotFolder, $"{{{machine.Id}}}.sav");
+            string? restore;
             try
             {
+                // The machine's saved state (stateFile in the .vbox, kept by VBoxSVC) is where a start resumes.
+                string stateFile = machine.StateFilePath;
+                if (stateFile.Length > 0 && !File.Exists(stateFile))
+                    throw new IOException($"the saved state file '{stateFile}' of the machine is missing (VBoxManage discardstate drops it)");
+                restore = stateFile.Length > 0 ? stateFile : null;
                 var config = MachineSettings.Read(machine);
                 log.Write($"Machine: {MachineSettings.Describe(config)}");
                 var engine = EngineSelection.Choose(new HmSettings(
@@ -134,47 +162,70 @@ public static class Program
                 foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
                 vm = new VirtualMachine(root, Builtins.Create(), engine.Factory, engine.Reason, vmlog);
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not OutOfMemoryException || e.Message.Contains("guest memory"))
             {
                 string msg = Flatten(e);
                 log.Write($"Failed to start the VM: {msg}");
-                return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+                link.Finish(MachineState.PoweredOff);
+                return Error(1, $"failed to start VM '{vmName}': {msg}");
             }
 
             using (vm)
             {
                 if (gdbPort is null && machine.GetExtraData(GdbPortKey) is { Length: > 0 } gp)
                 {
-                    if (!int.TryParse(gp, out int p) || p < 1 || p > 65535) return Error(1, $"extra data {GdbPortKey} = '{gp}' is not a TCP port");
+                    if (!int.TryParse(gp, out int p) || p < 1 || p > 65535)
+                    {
+                        link.Finish(MachineState.PoweredOff);
+                        return Error(1, $"extra data {GdbPortKey} = '{gp}' is not a TCP port");
+                    }
                     gdbPort = p;
                 }
                 SharpBox.Vmm.Dbgf.VmDebugger debugger;
                 try { debugger = new SharpBox.Vmm.Dbgf.VmDebugger(vm, gdbPort); }
-                catch (IOException e) { log.Write($"Failed to start the VM: {e.Message}"); return Error(1, e.Message); }
+                catch (IOException e)
+                {
+                    log.Write($"Failed to start the VM: {e.Message}");
+                    link.Finish(MachineState.PoweredOff);
+                    return Error(1, e.Message);
+                }
                 using var _ = debugger;
-                string? restore = File.Exists(stateFile) ? stateFile : null;
                 if (restore is not null)
                 {
                     log.Write($"Restoring the saved state {restore}");
                     // As VirtualBox does, the saved state is consumed once the VM runs from it.
-                    vm.Restored += p => { try { File.Delete(p); } catch (IOException) { } };
+                    vm.Restored += _ => link.StateRestored();
                 }
+                vm.StateChanged += s => link.Report(ToMachineState(s));
                 ControlServer? control = null;
                 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; vm.RequestPowerOff("SIGINT received"); });
                 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; vm.RequestPowerOff("SIGTERM received"); });
                 try
                 {
-                    if (controlSocket is not null) control = new ControlServer(controlSocket, vm, stateFile) { DebugCommand = debugger.Command };
+                    string socket = controlSocket ?? link.DefaultControlSocket();
+                    control = new ControlServer(socket, vm, link.ComposeSavedStateFilename) { DebugCommand = debugger.Command };
+                    log.Write($"Control socket: {socket}");
+                    link.Register(socket, restore is not null ? MachineState.Restoring : MachineState.Starting);
                     var end = vm.Run(restore);
                     log.Write($"VBoxHeadless: exiting with status {end.ExitCode} ({end.Reason})");
                     if (end.ExitCode != 0) Console.Error.WriteLine($"VBoxHeadless: {end.Reason}");
+                    control.Dispose();
+                    control = null;
+                    // A save that stopped the VM: VBoxSVC records the state file, the machine ends Saved.
+                    if (vm.SavedStateOnExit is string saved)
+                    {
+                        try { link.StateSaved(saved); }
+                        catch (VBoxException e) { log.Write($"VBoxSVC did not take the saved state {saved}: {e.Message}"); }
+                    }
+                    link.Finish(vm.SavedStateOnExit != null ? MachineState.Saved : MachineState.PoweredOff);
                     return end.ExitCode;
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     string msg = Flatten(e);
                     log.Write($"Failed to start the VM: {msg}");
-                    return Error(1, $"failed to start VM '{machine.Name}': {msg}");
+                    link.Finish(MachineState.PoweredOff);
+                    return Error(1, $"failed to start VM '{vmName}': {msg}");
                 }
                 finally
                 {

@@ -1,6 +1,7 @@
 using System.Text;
 using SharpBox.Main.Api;
 using SharpBox.Main.Impl;
+using SharpBox.Main.Remote;
 using VBoxManage.Cli;
 using VBoxManage.Commands;
 
@@ -44,19 +45,27 @@ public static class Program
         new("getextradata", "getextradata", MiscCommands.GetExtraData),
         new("setextradata", "setextradata", MiscCommands.SetExtraData),
         new("setproperty", "setproperty", MiscCommands.SetProperty),
+        new("startvm", "startvm", RuntimeCommands.StartVm),
+        new("controlvm", "controlvm", RuntimeCommands.ControlVm),
+        new("snapshot", "snapshot", SnapshotCommands.Snapshot),
+        new("discardstate", "discardstate", SnapshotCommands.DiscardState),
+        new("adoptstate", "adoptstate", SnapshotCommands.AdoptState),
     };
 
     public static int Main(string[] args)
     {
         var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false, NewLine = "\n" };
         var stderr = new StreamWriter(Console.OpenStandardError(), new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
+        IVirtualBox? connection = null;
         try
         {
-            return Run(args, stdout, stderr, () => VirtualBox.Open(new StorageMediumBackend()));
+            // Everything goes through VBoxSVC (started on first use), as VirtualBox's VBoxManage does.
+            return Run(args, stdout, stderr, () => connection = VBoxClient.Connect("VBoxManage"));
         }
         finally
         {
             stdout.Flush();
+            (connection as IDisposable)?.Dispose();
         }
     }
 

@@ -6,7 +6,9 @@ namespace SharpBox.Main.Api;
 //  * every object is identified by plain data (machine and medium UUIDs, progress id, controller
 //    name within a machine), so a remote proxy needs only that identity;
 //  * arguments and results are strings, numbers, enums, Guids, records or other API interfaces;
-//  * there are no callbacks: long operations return an IProgress that the client polls;
+//  * there are no callbacks: long operations return an IProgress that the client polls, and events
+//    are fetched from an IEventSource by passive listeners (VirtualBox's pull model), which a remote
+//    transport feeds by pushing;
 //  * errors are VBoxException carrying a plain VBoxErrorInfo.
 
 /// <summary>A guest OS type with VirtualBox's recommended defaults (plain data).</summary>
@@ -41,8 +43,12 @@ public sealed record GuestOSType(
     AudioControllerType RecommendedAudioController,
     AudioCodecType RecommendedAudioCodec);
 
-/// <summary>One entry of the machine registry, cheap to list (no .vbox parsing beyond its root).</summary>
-public sealed record MachineSummary(Guid Id, string Name, string SettingsFilePath, bool Accessible);
+/// <summary>
+/// One entry of the machine registry, cheap to list (no .vbox parsing beyond its Machine element):
+/// the state is the live one while a VM process runs the machine, else what the file says
+/// (saved, aborted, powered off).
+/// </summary>
+public sealed record MachineSummary(Guid Id, string Name, string SettingsFilePath, bool Accessible, MachineState State = MachineState.Null);
 
 public interface IVirtualBox
 {
@@ -79,6 +85,9 @@ public interface IVirtualBox
     IReadOnlyList<string> GetExtraDataKeys();
     string GetExtraData(string key);
     void SetExtraData(string key, string? value);
+
+    /// <summary>Events of this VirtualBox (machine state and settings, registrations, media, snapshots, sessions).</summary>
+    IEventSource EventSource { get; }
 }
 
 public interface ISystemProperties
@@ -164,8 +173,57 @@ public interface ISession
     SessionType Type { get; }
     /// <summary>The mutable machine while the session holds a lock.</summary>
     IMachine Machine { get; }
+    /// <summary>The console of the running VM (a shared session next to the VM process, or the VM's own).</summary>
+    IConsole Console { get; }
+    /// <summary>For the VM process only (a LockType.VM session): how it reports to VBoxSVC.</summary>
+    IInternalMachineControl Control { get; }
     /// <summary>Releases the lock; unsaved changes are discarded.</summary>
     void UnlockMachine();
+}
+
+/// <summary>
+/// The console of a running VM: what VBoxManage controlvm does. VBoxSVC forwards each call to the VM
+/// process. Long operations (power down, save state) return a progress that completes when the VM
+/// process has done them.
+/// </summary>
+public interface IConsole
+{
+    IMachine Machine { get; }
+    MachineState State { get; }
+    void Pause();
+    void Resume();
+    void Reset();
+    /// <summary>Presses the ACPI power button (the guest decides what to do).</summary>
+    void PowerButton();
+    /// <summary>Powers the VM off (like pulling the plug); completes when the VM process has ended.</summary>
+    IProgress PowerDown();
+    /// <summary>Saves the VM's state to a file in the snapshot folder (recorded as the machine's stateFile) and ends the VM process.</summary>
+    IProgress SaveState();
+    /// <summary>Sends PC keyboard scancodes (set 1, as VirtualBox's IKeyboard) to the guest.</summary>
+    void PutScancodes(IReadOnlyList<int> scancodes);
+    /// <summary>Plugs or unplugs the cable of a network adapter (slot 0..N-1); the setting is kept.</summary>
+    void SetLinkState(uint slot, bool connected);
+    /// <summary>A PNG of the guest screen (only when the VM has a display).</summary>
+    byte[] TakeScreenshotPng(uint screen);
+}
+
+/// <summary>
+/// What a VM process (VBoxHeadless) tells VBoxSVC about the VM it runs, through its LockType.VM
+/// session (VirtualBox's IInternalMachineControl). VBoxSVC drives the VM through the control socket
+/// the process registers.
+/// </summary>
+public interface IInternalMachineControl
+{
+    /// <summary>The VM process is up: its pid, the Unix socket it takes control commands on, and its state.</summary>
+    void RegisterVmProcess(int pid, string controlSocket, MachineState state);
+    /// <summary>The VM changed state (Running, Paused, Saving, Restoring, Stopping, PoweredOff ...).</summary>
+    void UpdateState(MachineState state);
+    /// <summary>The VM was restored from the machine's saved state: VBoxSVC forgets (and deletes) it.</summary>
+    void StateRestored();
+    /// <summary>The VM saved its state to <paramref name="stateFile"/> and stops: the machine becomes Saved.</summary>
+    void StateSaved(string stateFile);
+    /// <summary>A new saved-state file name in the snapshot folder (VirtualBox's timestamp naming).</summary>
+    string ComposeSavedStateFilename();
 }
 
 /// <summary>One attachment slot on a storage controller (plain data).</summary>
@@ -266,6 +324,20 @@ public interface IMachine
     string StateFilePath { get; }
     bool RTCUseUTC { get; set; }
 
+    // Sessions (who holds the machine's lock)
+    SessionState SessionState { get; }
+    /// <summary>The kind of client holding the write lock ("headless", "VBoxManage", ...); empty when unlocked.</summary>
+    string SessionName { get; }
+    /// <summary>Process id of the client holding the write lock (0 when unlocked).</summary>
+    uint SessionPID { get; }
+
+    // Snapshots
+    ISnapshot? CurrentSnapshot { get; }
+    uint SnapshotCount { get; }
+    bool CurrentStateModified { get; }
+    /// <summary>Finds a snapshot by UUID or name (null or empty: the root snapshot).</summary>
+    ISnapshot FindSnapshot(string? nameOrId);
+
     // Firmware settings (IBIOSSettings in VirtualBox)
     bool ACPIEnabled { get; set; }
     bool IOAPICEnabled { get; set; }
@@ -342,6 +414,89 @@ public interface IMachine
     /// <summary>Deletes the settings file, its backups, logs and the given media; removes empty folders.</summary>
     IProgress DeleteConfig(IReadOnlyList<IMedium> media);
     IProgress CloneTo(IMachine target, CloneMode mode, IReadOnlyList<CloneOptions> options);
+
+    /// <summary>
+    /// Takes a snapshot of the session machine: the hardware and storage as they are, and new
+    /// differencing images for the writable hard disks in the snapshot folder. An online snapshot of a
+    /// running VM includes its saved state.
+    /// </summary>
+    TakeSnapshotResult TakeSnapshot(string name, string description, bool pause);
+    /// <summary>Brings back the snapshot's hardware, disks (new differencing images) and, for online snapshots, its saved state.</summary>
+    IProgress RestoreSnapshot(ISnapshot snapshot);
+    /// <summary>Deletes a snapshot, merging its differencing images into their parents (also in the middle of the tree).</summary>
+    IProgress DeleteSnapshot(Guid id);
+    /// <summary>Forgets the saved state (deleting the file when <paramref name="removeFile"/>); the machine becomes PoweredOff.</summary>
+    void DiscardSavedState(bool removeFile);
+    /// <summary>Makes a saved-state file the machine's saved state; the machine becomes Saved.</summary>
+    void AdoptSavedState(string savedStateFile);
+    /// <summary>
+    /// Starts the VM process (type "headless") for this machine; the progress completes when the VM
+    /// runs, and then <paramref name="session"/> is a shared session with the VM's console.
+    /// </summary>
+    IProgress LaunchVMProcess(ISession session, string type, IReadOnlyList<string> environment);
+}
+
+/// <summary>What TakeSnapshot returns: the new snapshot's UUID and the operation.</summary>
+public sealed record TakeSnapshotResult(Guid Id, IProgress Progress);
+
+/// <summary>
+/// A snapshot: a point in the machine's history with the hardware and storage of that time. Name and
+/// description can be changed through a snapshot found on a locked session machine; changes are
+/// saved at once, as VirtualBox does.
+/// </summary>
+public interface ISnapshot
+{
+    Guid Id { get; }
+    string Name { get; set; }
+    string Description { get; set; }
+    DateTime TimeStamp { get; }
+    /// <summary>Whether the snapshot includes the VM's saved state (taken while it ran).</summary>
+    bool Online { get; }
+    /// <summary>The machine as it was when the snapshot was taken (read-only).</summary>
+    IMachine Machine { get; }
+    ISnapshot? Parent { get; }
+    IReadOnlyList<ISnapshot> Children { get; }
+    uint ChildrenCount { get; }
+}
+
+/// <summary>Event kinds, named as VirtualBox's VBoxEventType values (without the "On").</summary>
+public enum VBoxEventType
+{
+    Any = 1, MachineStateChanged = 32, MachineDataChanged = 33, ExtraDataChanged = 34, MediumRegistered = 36, MachineRegistered = 37,
+    SessionStateChanged = 38, SnapshotTaken = 39, SnapshotDeleted = 40, SnapshotChanged = 41, MediumChanged = 46, SnapshotRestored = 97,
+}
+
+/// <summary>
+/// One event (plain data; fields that do not apply to the kind are left at their defaults). Sequence
+/// numbers grow by one per event of a VirtualBox object, so a listener can tell when it missed some.
+/// </summary>
+public sealed record VBoxEvent(
+    VBoxEventType Type,
+    long Sequence,
+    Guid MachineId,
+    MachineState State = MachineState.Null,
+    SessionState SessionState = SessionState.Null,
+    Guid MediumId = default,
+    DeviceType MediumType = DeviceType.Null,
+    bool Registered = false,
+    Guid SnapshotId = default,
+    string? Key = null,
+    string? Value = null);
+
+/// <summary>A passive listener: it collects the events it registered for until fetched with GetEvent.</summary>
+public interface IEventListener
+{
+    Guid Id { get; }
+}
+
+public interface IEventSource
+{
+    IEventListener CreateListener();
+    /// <summary>Starts collecting events of the given kinds (Any: all). Only passive listeners exist (<paramref name="active"/> must be false).</summary>
+    void RegisterListener(IEventListener listener, IReadOnlyList<VBoxEventType> interesting, bool active);
+    void UnregisterListener(IEventListener listener);
+    /// <summary>The next event for the listener, waiting up to <paramref name="timeoutMs"/> (negative: forever); null on timeout.</summary>
+    VBoxEvent? GetEvent(IEventListener listener, int timeoutMs);
 }
 
 public interface IMedium

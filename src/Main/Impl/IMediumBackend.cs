@@ -26,6 +26,10 @@ public interface IMediumBackend
     void Compact(string path, Func<Guid, string?> resolveParent, Action<int> progress);
     void Resize(string path, Func<Guid, string?> resolveParent, long newLogicalSize);
     void Delete(string path);
+    /// <summary>Writes a differencing image's blocks into its parent (snapshot deletion); the caller deletes the child.</summary>
+    void MergeIntoParent(string childPath, Func<Guid, string?> resolveParent, Action<int> progress);
+    /// <summary>Points a differencing image at another parent (its UUID and modification UUID).</summary>
+    void SetParent(string path, string newParentPath);
 }
 
 /// <summary>An image file could not be used; the message names the file and the problem.</summary>

@@ -10,7 +10,7 @@ namespace SharpBox.Main.Impl;
 /// A machine: either a registered machine (read-only view, loaded lazily), a new machine from
 /// CreateMachine (mutable until registered), or the mutable session copy a locked session holds.
 /// </summary>
-internal sealed class Machine : IMachine
+internal sealed partial class Machine : IMachine
 {
     internal const string Component = "MachineWrap";
     internal const string Iface = "IMachine";
@@ -27,6 +27,7 @@ internal sealed class Machine : IMachine
     private string _nameOnDisk = "";
     private Machine? _original;
     private readonly HashSet<Guid> _leavingGlobalRegistry = new();
+    private FileStamp _stamp;
 
     private Machine(VirtualBox vbox, Guid id, string path)
     {
@@ -82,9 +83,17 @@ internal sealed class Machine : IMachine
     internal MachineConfig? TryConfig()
     {
         if (_cfg != null || _accessError != null)
-            return _cfg;
+        {
+            // The registered machine's read-only view follows its file: another process (or a
+            // session of this one) may have saved it since it was read.
+            if (!IsFileView || FileStamp.Of(_path) == _stamp)
+                return _cfg;
+            _cfg = null;
+            _accessError = null;
+        }
         try
         {
+            _stamp = FileStamp.Of(_path);
             _cfg = new MachineConfig(SettingsDocument.Load(_path));
             _nameOnDisk = _cfg.Name;
             if (_cfg.Id != _id)
@@ -110,6 +119,11 @@ internal sealed class Machine : IMachine
         }
         return _cfg;
     }
+
+    /// <summary>A registered machine's read-only view (not a session copy, a new machine or a snapshot's machine).</summary>
+    private bool IsFileView => _registered && !_mutable && _original == null && !_detached && !_isSnapshotView;
+
+    private bool _isSnapshotView;
 
     private void Mut()
     {
@@ -328,7 +342,10 @@ internal sealed class Machine : IMachine
         };
     }
 
-    public MachineState State
+    public MachineState State => _vbox.LiveStateOf(_id) ?? SettingsState;
+
+    /// <summary>The state the settings file records (saved, aborted, powered off), ignoring a running VM process.</summary>
+    internal MachineState SettingsState
     {
         get
         {
@@ -341,7 +358,11 @@ internal sealed class Machine : IMachine
         }
     }
 
-    public DateTime LastStateChange => Cfg.LastStateChange;
+    public DateTime LastStateChange => _vbox.LiveSince(_id) ?? Cfg.LastStateChange;
+
+    public SessionState SessionState => _vbox.WriteSessionOf(_id) != null ? SessionState.Locked : SessionState.Unlocked;
+    public string SessionName => _vbox.WriteSessionOf(_id)?.ClientName ?? "";
+    public uint SessionPID => _vbox.WriteSessionOf(_id)?.ClientPid ?? 0;
 
     public string StateFilePath
     {
@@ -775,11 +796,22 @@ internal sealed class Machine : IMachine
     public IReadOnlyList<string> GetExtraDataKeys() => Cfg.ExtraData.Items().Select(kv => kv.Key).ToList();
     public string GetExtraData(string key) => Cfg.ExtraData.Get(key);
 
+    /// <summary>
+    /// On a session machine the change is saved with the session's other changes; on a registered
+    /// machine it is saved at once (under the machine's lock, also while a session or a running VM
+    /// holds it), as VirtualBox's IMachine::setExtraData does.
+    /// </summary>
     public void SetExtraData(string key, string? value)
     {
-        Mut();
         if (string.IsNullOrEmpty(key))
             throw Error(ResultCode.E_INVALIDARG, "Extra data key must not be empty");
+        if (!_mutable && _registered && !_detached && !_isSnapshotView)
+        {
+            UpdateRegistryOf(_vbox, _id, cfg => cfg.ExtraData.Set(key, value));
+            _vbox.Fire(VBoxEventType.ExtraDataChanged, _id, key: key, value: value ?? "");
+            return;
+        }
+        Mut();
         Cfg.ExtraData.Set(key, value);
     }
 
@@ -796,10 +828,31 @@ internal sealed class Machine : IMachine
         if (lockType is not (LockType.Write or LockType.Shared or LockType.VM))
             throw Error(ResultCode.E_INVALIDARG, $"Invalid lock type {lockType}");
 
+        // Another session of this VirtualBox holds the machine: a shared lock joins it (the console of
+        // a running VM), anything else gets VirtualBox's error at once instead of waiting.
+        if (_vbox.WriteSessionOf(_id) is Session holder)
+        {
+            if (lockType == LockType.Shared)
+            {
+                s.Attach(_vbox, _id, this, null, SessionType.Shared, LockType.Shared);
+                _vbox.SessionStarted(_id, s, shared: true);
+                return;
+            }
+            _ = holder;
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"The machine '{DisplayName}' is already locked for a session (or being unlocked)");
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             string dir = Path.GetDirectoryName(_path)!;
-            FileLock l = VirtualBox.Guard(() => VirtualBox.AcquireLock(dir, $"the machine '{_path}'"), Component, Iface);
+            FileLock l = VirtualBox.Guard(() =>
+            {
+                try { return FileLock.Acquire(dir, VirtualBox.LockTimeout, s); }
+                catch (TimeoutException)
+                {
+                    throw new TimeoutException($"The machine '{DisplayName}' is already locked for a session (by another process; waited {VirtualBox.LockTimeout.TotalSeconds:0} s for '{dir}')");
+                }
+            }, Component, Iface);
             try
             {
                 // Re-read the registry: the machine may have been renamed or unregistered while we waited.
@@ -827,7 +880,8 @@ internal sealed class Machine : IMachine
                     _mutable = true,
                     _original = this,
                 };
-                s.Attach(sessionMachine, l, SessionType.WriteLock);
+                s.Attach(_vbox, _id, sessionMachine, l, SessionType.WriteLock, lockType == LockType.VM ? LockType.VM : LockType.Write);
+                _vbox.SessionStarted(_id, s, shared: false);
                 return;
             }
             catch
@@ -837,6 +891,9 @@ internal sealed class Machine : IMachine
             }
         }
     }
+
+    /// <summary>The name for messages (the UUID when the file cannot be read).</summary>
+    private string DisplayName => TryConfig()?.Name ?? $"{{{_id:D}}}";
 
     public void SaveSettings()
     {
@@ -878,6 +935,7 @@ internal sealed class Machine : IMachine
             _original._path = _path;
         }
         _vbox.InvalidateMedia();
+        _vbox.Fire(VBoxEventType.MachineDataChanged, _id);
     }
 
     /// <summary>
@@ -941,17 +999,26 @@ internal sealed class Machine : IMachine
         }
     }
 
-    /// <summary>Changes another machine's own media registry under that machine's lock.</summary>
+    /// <summary>
+    /// Changes a machine's own media registry under that machine's lock. When a session of this
+    /// VirtualBox holds the machine, the change is made under the session's lock and to the session's
+    /// copy as well, so the session's next save keeps it.
+    /// </summary>
     internal static void UpdateRegistryOf(VirtualBox vbox, Guid machineId, Action<MachineConfig> change)
     {
         MachineRegistryEntry entry = vbox.Global.MachineEntries().FirstOrDefault(e => e.Id == machineId)
             ?? throw Error(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"Could not find a registered machine with UUID {{{machineId:D}}}");
+        Session? holder = vbox.WriteSessionOf(machineId);
         VirtualBox.Guard(() =>
         {
-            using FileLock l = VirtualBox.AcquireLock(Path.GetDirectoryName(entry.SettingsFile)!, $"the machine '{entry.SettingsFile}'");
+            using FileLock l = holder != null
+                ? FileLock.Acquire(Path.GetDirectoryName(entry.SettingsFile)!, VirtualBox.LockTimeout, holder)
+                : VirtualBox.AcquireLock(Path.GetDirectoryName(entry.SettingsFile)!, $"the machine '{entry.SettingsFile}'");
             var cfg = new MachineConfig(SettingsDocument.Load(entry.SettingsFile));
             change(cfg);
             cfg.Doc.Save();
+            if (holder?.LockedMachine?._cfg is MachineConfig sessionCfg)
+                change(sessionCfg);
         }, Component, Iface);
         vbox.InvalidateMedia();
     }
@@ -1064,6 +1131,8 @@ internal sealed class Machine : IMachine
     {
         if (!_registered)
             throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, "The machine is not registered");
+        if (_vbox.WriteSessionOf(_id) != null)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"Cannot unregister the machine '{DisplayName}' while it is locked");
         string dir = Path.GetDirectoryName(_path)!;
         var media = new List<IMedium>();
         using (FileLock l = VirtualBox.Guard(() => VirtualBox.AcquireLock(dir, $"the machine '{_path}'"), Component, Iface))
@@ -1111,7 +1180,8 @@ internal sealed class Machine : IMachine
                         try { _vbox.Backend.Delete(m.Location); }
                         catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
                     }
-                    m.Unregister();
+                    lock (_vbox.ApiLock)
+                        m.Unregister();
                 }
                 p.Report(++i * 80 / Math.Max(1, media.Count));
             }
@@ -1141,16 +1211,19 @@ internal sealed class Machine : IMachine
     {
         if (target is not Machine t || !t._isNew)
             throw Error(ResultCode.E_INVALIDARG, "The clone target must be a new machine created with CreateMachine");
-        if (options.Contains(CloneOptions.Link))
-            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Linked clones need a snapshot of the source machine, and snapshots are not supported yet");
-        MachineConfig src = VirtualBox.Guard(() => new MachineConfig(SettingsDocument.Load(_path)), Component, Iface);
+        bool link = options.Contains(CloneOptions.Link);
+        // A snapshot's machine (ISnapshot.Machine) clones the state of that snapshot.
+        if (link && !_isSnapshotView)
+            throw Error(ResultCode.E_INVALIDARG, "Linked clone can only be created from a snapshot");
+        MachineConfig src = _isSnapshotView ? Cfg : VirtualBox.Guard(() => new MachineConfig(SettingsDocument.Load(_path)), Component, Iface);
         if (src.Machine.Child("Snapshot") != null && mode != CloneMode.MachineState)
-            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Cloning snapshots is not supported yet; use --mode machine");
+            throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Cloning the snapshots of a machine is not supported; use --mode machine (optionally with --snapshot)");
         bool keepAllMacs = options.Contains(CloneOptions.KeepAllMACs);
         bool keepNatMacs = options.Contains(CloneOptions.KeepNATMACs);
         bool keepDiskNames = options.Contains(CloneOptions.KeepDiskNames);
         bool keepHwUuid = options.Contains(CloneOptions.KeepHwUUIDs);
         MediaIndex index = _vbox.Media;
+        Func<Guid, string?> resolve = index.ResolverSnapshot();
         var hardDisks = new List<(AttachedDeviceXml Device, Medium Source)>();
         foreach (StorageControllerXml c in src.StorageControllers())
             foreach (AttachedDeviceXml d in c.Devices())
@@ -1196,7 +1269,8 @@ internal sealed class Machine : IMachine
                     nic.MacAddress = GenerateMac();
             }
 
-            // Full copies of the hard disks, named after the clone.
+            // Full copies of the hard disks, named after the clone; or, for a linked clone,
+            // differencing images over the snapshot's disks in the clone's snapshot folder.
             int n = 0;
             var copied = new Dictionary<Guid, Guid>();
             foreach ((AttachedDeviceXml srcDev, Medium source) in hardDisks)
@@ -1204,42 +1278,79 @@ internal sealed class Machine : IMachine
                 n++;
                 if (!copied.TryGetValue(source.Id, out Guid newId))
                 {
-                    string ext = Path.GetExtension(source.Location);
-                    string baseName = keepDiskNames ? Path.GetFileNameWithoutExtension(source.Location)
-                        : n == 1 ? VirtualBox.SanitizeName(tcfg.Name) : $"{VirtualBox.SanitizeName(tcfg.Name)}-disk{n}";
-                    string dst = Path.Combine(targetDir, baseName + ext);
-                    if (File.Exists(dst))
-                        throw Error(ResultCode.VBOX_E_FILE_ERROR, $"Cannot clone the medium '{source.Location}': the target '{dst}' already exists");
                     newId = Guid.NewGuid();
-                    int done = n - 1;
-                    MediumVariant variant = (source.Variant & MediumVariant.Fixed) != 0 ? MediumVariant.Fixed : MediumVariant.Standard;
-                    try
+                    if (link && source.Base.Type == MediumType.Normal)
                     {
-                        _vbox.Backend.Clone(source.Location, index.ResolveLocation, dst, source.Format, variant, newId,
-                            pct => p.Report((done * 100 + pct) / Math.Max(1, hardDisks.Count) * 95 / 100));
+                        string snapDir = Path.Combine(targetDir, "Snapshots");
+                        string diff = Path.Combine(snapDir, $"{{{newId:D}}}.vdi");
+                        Directory.CreateDirectory(snapDir);
+                        try { _vbox.Backend.CreateDiff(diff, "VDI", source.Location, resolve, newId); }
+                        catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
+                        // The clone's registry names the parent chain too (registries merge by UUID).
+                        var chain = new List<Medium>();
+                        for (Medium? x = source; x != null; x = x.ParentMedium)
+                            chain.Insert(0, x);
+                        foreach (Medium x in chain)
+                            if (!clone.MediaRegistry.Contains(x.Id))
+                                clone.MediaRegistry.Add(x.ToEntry(), x.ParentMedium?.Id);
+                        clone.MediaRegistry.Add(new MediumEntry
+                        {
+                            Id = newId, Location = diff, Format = "VDI", DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
+                        }, source.Id);
+                        copied[source.Id] = newId;
                     }
-                    catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
-                    copied[source.Id] = newId;
-                    clone.MediaRegistry.Add(new MediumEntry
+                    else if (link)
                     {
-                        Id = newId, Location = dst, Format = source.Format, DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
-                    });
+                        // Immutable, shareable and write-through disks are attached as they are.
+                        newId = source.Id;
+                        if (!clone.MediaRegistry.Contains(source.Id))
+                            clone.MediaRegistry.Add(source.ToEntry());
+                        copied[source.Id] = newId;
+                    }
+                    else
+                    {
+                        string ext = Path.GetExtension(source.Location);
+                        if (source.ParentMedium != null)
+                            ext = Path.GetExtension(source.Base.Location);
+                        string baseName = keepDiskNames ? Path.GetFileNameWithoutExtension(source.Location)
+                            : n == 1 ? VirtualBox.SanitizeName(tcfg.Name) : $"{VirtualBox.SanitizeName(tcfg.Name)}-disk{n}";
+                        string dst = Path.Combine(targetDir, baseName + ext);
+                        if (File.Exists(dst))
+                            throw Error(ResultCode.VBOX_E_FILE_ERROR, $"Cannot clone the medium '{source.Location}': the target '{dst}' already exists");
+                        int done = n - 1;
+                        MediumVariant variant = (source.Variant & MediumVariant.Fixed) != 0 ? MediumVariant.Fixed : MediumVariant.Standard;
+                        string format = source.ParentMedium != null ? source.Base.Format : source.Format;
+                        try
+                        {
+                            _vbox.Backend.Clone(source.Location, resolve, dst, format, variant, newId,
+                                pct => p.Report((done * 100 + pct) / Math.Max(1, hardDisks.Count) * 95 / 100));
+                        }
+                        catch (MediumBackendException e) { throw Error(ResultCode.VBOX_E_FILE_ERROR, e.Message); }
+                        copied[source.Id] = newId;
+                        clone.MediaRegistry.Add(new MediumEntry
+                        {
+                            Id = newId, Location = dst, Format = format, DeviceType = DeviceType.HardDisk, Type = MediumType.Normal,
+                        });
+                    }
                 }
                 StorageControllerXml? ctl = clone.FindStorageController(srcDev.Controller.Name);
                 AttachedDeviceXml? dev = ctl?.FindDevice(srcDev.Port, srcDev.Device);
                 if (dev != null)
                     dev.ImageId = newId;
             }
-            // Removable media stay shared; the clone's registry records them too.
-            foreach (StorageControllerXml c in clone.StorageControllers())
-                foreach (AttachedDeviceXml d in c.Devices())
-                    if (d.Type != DeviceType.HardDisk && d.ImageId is Guid g && index.ById(g) is Medium m && !clone.MediaRegistry.Contains(g))
-                        clone.MediaRegistry.Add(m.ToEntry());
-            clone.Doc.Save();
-            t._cfg = clone;
-            t._isNew = true;
-            t._nameOnDisk = clone.Name;
-            _vbox.InvalidateMedia();
+            lock (_vbox.ApiLock)
+            {
+                // Removable media stay shared; the clone's registry records them too.
+                foreach (StorageControllerXml c in clone.StorageControllers())
+                    foreach (AttachedDeviceXml d in c.Devices())
+                        if (d.Type != DeviceType.HardDisk && d.ImageId is Guid g && index.ById(g) is Medium m && !clone.MediaRegistry.Contains(g))
+                            clone.MediaRegistry.Add(m.ToEntry());
+                clone.Doc.Save();
+                t._cfg = clone;
+                t._isNew = true;
+                t._nameOnDisk = clone.Name;
+                _vbox.InvalidateMedia();
+            }
         });
     }
 }

@@ -292,6 +292,7 @@ internal sealed class Medium : IMedium
                 Machine.UpdateRegistryOf(_vbox, RegistryMachine, cfg => change(cfg.MediaRegistry));
                 break;
         }
+        _vbox.Fire(VBoxEventType.MediumChanged, Guid.Empty, mediumId: Id, mediumType: DeviceType);
     }
 
     /// <summary>Records a newly created medium in the global media registry.</summary>
@@ -307,6 +308,7 @@ internal sealed class Medium : IMedium
         _state = MediumState.Created;
         _vbox.RememberOpened(this);
         _vbox.InvalidateMedia();
+        _vbox.Fire(VBoxEventType.MediumRegistered, Guid.Empty, mediumId: Id, mediumType: DeviceType, registered: true);
     }
 
     private void RequireCreated()
@@ -348,7 +350,8 @@ internal sealed class Medium : IMedium
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Location)!);
             RunBackend(() => _vbox.Backend.CreateBase(Location, Format, logicalSize, variant, Id, p.Report));
-            RegisterGlobally(null);
+            lock (_vbox.ApiLock)
+                RegisterGlobally(null);
         });
     }
 
@@ -360,10 +363,14 @@ internal sealed class Medium : IMedium
         t.RequireNotCreated();
         if (DeviceType != DeviceType.HardDisk)
             throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Differencing media can only be created for hard disks");
+        Func<Guid, string?> resolve = _vbox.Media.ResolverSnapshot();
         return Progress.Start($"Creating differencing medium storage unit '{t.Location}'", Component, Iface, p =>
         {
             Directory.CreateDirectory(Path.GetDirectoryName(t.Location)!);
-            RunBackend(() => _vbox.Backend.CreateDiff(t.Location, t.Format, Location, _vbox.Media.ResolveLocation, t.Id));
+            RunBackend(() => _vbox.Backend.CreateDiff(t.Location, t.Format, Location, resolve, t.Id));
+            Monitor.Enter(_vbox.ApiLock);
+            try
+            {
             t.ParentMedium = this;
             t._type = BaseMedium.Type;
             ChildMedia.Add(t);
@@ -379,6 +386,11 @@ internal sealed class Medium : IMedium
             }
             else
                 t.RegisterGlobally(RegistryKind == RegistryKind.Global ? Id : null);
+            }
+            finally
+            {
+                Monitor.Exit(_vbox.ApiLock);
+            }
             p.Report(99);
         });
     }
@@ -392,11 +404,13 @@ internal sealed class Medium : IMedium
             throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, "Cloning into a differencing medium is not supported");
         t.RequireNotCreated();
         CheckVariant(variant, t.Format);
+        Func<Guid, string?> resolveClone = _vbox.Media.ResolverSnapshot();
         return Progress.Start($"Copying medium '{Location}' to '{t.Location}'", Component, Iface, p =>
         {
             Directory.CreateDirectory(Path.GetDirectoryName(t.Location)!);
-            RunBackend(() => _vbox.Backend.Clone(Location, _vbox.Media.ResolveLocation, t.Location, t.Format, variant, t.Id, p.Report));
-            t.RegisterGlobally(null);
+            RunBackend(() => _vbox.Backend.Clone(Location, resolveClone, t.Location, t.Format, variant, t.Id, p.Report));
+            lock (_vbox.ApiLock)
+                t.RegisterGlobally(null);
         });
     }
 
@@ -405,9 +419,10 @@ internal sealed class Medium : IMedium
         RequireCreated();
         if (DeviceType != DeviceType.HardDisk)
             throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, $"Compacting is only supported for hard disks");
+        Func<Guid, string?> resolveCompact = _vbox.Media.ResolverSnapshot();
         return Progress.Start($"Compacting medium '{Location}'", Component, Iface, p =>
         {
-            RunBackend(() => _vbox.Backend.Compact(Location, _vbox.Media.ResolveLocation, p.Report));
+            RunBackend(() => _vbox.Backend.Compact(Location, resolveCompact, p.Report));
             _info = null;
         });
     }
@@ -422,10 +437,11 @@ internal sealed class Medium : IMedium
             throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, _lastError);
         if (logicalSize < current)
             throw Error(ResultCode.VBOX_E_NOT_SUPPORTED, $"Shrinking is not yet supported for medium '{Location}'");
+        Func<Guid, string?> resolveResize = _vbox.Media.ResolverSnapshot();
         return Progress.Start($"Resizing medium '{Location}'", Component, Iface, p =>
         {
             if (logicalSize != current)
-                RunBackend(() => _vbox.Backend.Resize(Location, _vbox.Media.ResolveLocation, logicalSize));
+                RunBackend(() => _vbox.Backend.Resize(Location, resolveResize, logicalSize));
             _info = null;
             p.Report(99);
         });
@@ -453,7 +469,8 @@ internal sealed class Medium : IMedium
         return Progress.Start($"Deleting medium storage unit '{Location}'", Component, Iface, p =>
         {
             RunBackend(() => _vbox.Backend.Delete(Location));
-            Unregister();
+            lock (_vbox.ApiLock)
+                Unregister();
             p.Report(99);
         });
     }
@@ -482,6 +499,7 @@ internal sealed class Medium : IMedium
         ParentMedium?.ChildMedia.Remove(this);
         RegistryKind = RegistryKind.None;
         _vbox.ForgetOpened(this);
+        _vbox.Fire(VBoxEventType.MediumRegistered, Guid.Empty, mediumId: Id, mediumType: DeviceType, registered: false);
     }
 
     internal void ChangeLocationAfterMove(string newLocation) => Location = newLocation;
@@ -553,8 +571,18 @@ internal sealed class MediaIndex
     }
 
     public Medium? ById(Guid id) => _byId.TryGetValue(id, out Medium? m) ? m : null;
+    public IReadOnlyList<Medium> All => _order;
     public Medium? ByLocation(string path) => _byLocation.TryGetValue(path, out Medium? m) ? m : null;
     public string? ResolveLocation(Guid id) => ById(id)?.Location;
+
+    /// <summary>A resolver over a copy of the index, for work running outside the API lock.</summary>
+    public Func<Guid, string?> ResolverSnapshot()
+    {
+        var map = new Dictionary<Guid, string>(_byId.Count);
+        foreach (var kv in _byId)
+            map[kv.Key] = kv.Value.Location;
+        return id => map.TryGetValue(id, out string? l) ? l : null;
+    }
 
     public IReadOnlyList<IMedium> Roots(DeviceType type)
         => _order.Where(m => m.DeviceType == type && m.ParentMedium == null).Cast<IMedium>().ToList();

@@ -18,6 +18,11 @@ public sealed class Progress : IProgress
     private VBoxErrorInfo? _error;
     private volatile bool _cancelRequested;
 
+    private static int s_running;
+
+    /// <summary>Operations still running in this process (VBoxSVC does not exit while one runs).</summary>
+    public static int Running => Volatile.Read(ref s_running);
+
     public Guid Id { get; } = Guid.NewGuid();
     public string Description { get; }
     public bool Cancelable { get; }
@@ -36,6 +41,7 @@ public sealed class Progress : IProgress
     public static Progress Start(string description, string component, string iface, Action<Progress> work, bool cancelable = false)
     {
         var p = new Progress(description, cancelable);
+        Interlocked.Increment(ref s_running);
         var thread = new Thread(() =>
         {
             try
@@ -54,6 +60,15 @@ public sealed class Progress : IProgress
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
             {
                 p.Complete(RC.VBOX_E_IPRT_ERROR, new VBoxErrorInfo(RC.VBOX_E_IPRT_ERROR, e.Message, component, iface));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A bug must fail the operation, not take the process (VBoxSVC) down with it.
+                p.Complete(RC.E_FAIL, new VBoxErrorInfo(RC.E_FAIL, $"{description}: internal error: {e.GetType().Name}: {e.Message}", component, iface));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref s_running);
             }
         })
         { IsBackground = true, Name = description };

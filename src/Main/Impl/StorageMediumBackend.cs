@@ -81,4 +81,27 @@ public sealed class StorageMediumBackend : IMediumBackend
     });
 
     public void Delete(string path) => Wrap(() => DiskImage.Delete(path));
+
+    public void MergeIntoParent(string childPath, Func<Guid, string?> resolveParent, Action<int> progress) => Wrap(() =>
+    {
+        using IDiskImage child = DiskImage.Open(childPath, readOnly: true, resolveParent);
+        DiskImage.MergeIntoParent(child, new Sink(progress));
+    });
+
+    public void SetParent(string path, string newParentPath) => Wrap(() =>
+    {
+        Guid parentUuid, parentModification;
+        using (IDiskImage parent = DiskImage.Open(newParentPath, readOnly: true))
+        {
+            DiskImageInfo info = DiskImage.GetInfo(parent);
+            parentUuid = info.Uuid;
+            parentModification = info.ModificationUuid;
+        }
+        // Opened without its chain: only the header changes.
+        using IDiskImage image = DiskImage.Open(path, readOnly: false);
+        DiskImage.SetParentUuid(image, parentUuid);
+        if (image.Format == DiskFormat.Vdi)
+            DiskImage.SetParentModificationUuid(image, parentModification);
+        image.Flush();
+    });
 }

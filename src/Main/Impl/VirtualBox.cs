@@ -28,16 +28,40 @@ public sealed class VirtualBox : IVirtualBox
     internal const string Iface = "IVirtualBox";
 
     private MainConfig _global;
+    private FileStamp _globalStamp;
     private readonly Dictionary<Guid, Machine> _machines = new();
     private MediaIndex? _media;
     private readonly List<Medium> _openedMedia = new();
     private readonly SystemProperties _systemProperties;
     private readonly Host _host = new();
+    private readonly Dictionary<Guid, MachineSessions> _sessions = new();
+    private sealed record HeaderInfo(FileStamp Stamp, string? Name, Guid? Id, MachineState State);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HeaderInfo> _headers = new(StringComparer.Ordinal);
+    private readonly Dictionary<Guid, LiveState> _live = new();
+
+    /// <summary>
+    /// Serialises API calls when several threads use this object (VBoxSVC holds it around every
+    /// call; long operations take it for their registry updates, not for their disk I/O).
+    /// </summary>
+    public object ApiLock { get; } = new();
+
+    /// <summary>The event source; <see cref="IVirtualBox.EventSource"/>.</summary>
+    public EventSource Events { get; } = new();
+    public IEventSource EventSource => Events;
 
     public string HomeFolder { get; }
     public string SettingsFilePath { get; }
     public IMediumBackend Backend { get; }
-    internal MainConfig Global => _global;
+    /// <summary>VirtualBox.xml as last read or written here; re-read when another process changed it.</summary>
+    internal MainConfig Global
+    {
+        get
+        {
+            if (FileStamp.Of(SettingsFilePath) != _globalStamp)
+                RefreshGlobal();
+            return _global;
+        }
+    }
 
     private VirtualBox(string home, MainConfig global, IMediumBackend backend)
     {
@@ -46,6 +70,7 @@ public sealed class VirtualBox : IVirtualBox
         _global = global;
         Backend = backend;
         _systemProperties = new SystemProperties(this);
+        _globalStamp = FileStamp.Of(SettingsFilePath);
     }
 
     /// <summary>
@@ -116,6 +141,7 @@ public sealed class VirtualBox : IVirtualBox
             T result = change(fresh);
             fresh.Doc.Save();
             _global = fresh;
+            _globalStamp = FileStamp.Of(SettingsFilePath);
             return result;
         });
     }
@@ -123,7 +149,14 @@ public sealed class VirtualBox : IVirtualBox
     internal void UpdateGlobal(Action<MainConfig> change) => UpdateGlobal(g => { change(g); return 0; });
 
     /// <summary>Re-reads VirtualBox.xml (without locking: saves are atomic renames).</summary>
-    internal void RefreshGlobal() => _global = Guard(() => MainConfig.LoadOrCreate(SettingsFilePath, HomeFolder));
+    internal void RefreshGlobal()
+    {
+        FileStamp stamp = FileStamp.Of(SettingsFilePath);
+        _global = Guard(() => MainConfig.LoadOrCreate(SettingsFilePath, HomeFolder));
+        if (stamp != _globalStamp)
+            InvalidateMedia();
+        _globalStamp = stamp;
+    }
 
     // ---- IVirtualBox: identity and helpers --------------------------------------------------------
 
@@ -136,9 +169,170 @@ public sealed class VirtualBox : IVirtualBox
     public GuestOSType? GetGuestOSType(string id) => OsTypes.Find(id);
     public ISession CreateSession() => new Session();
 
+    /// <summary>A session for a client that is not this process (VBoxSVC names the peer).</summary>
+    public Session CreateSession(string clientName, uint clientPid) => new(clientName, clientPid);
+
+    // ---- Sessions and live state ------------------------------------------------------------------
+
+    /// <summary>Who holds a machine: the write session and the shared ones.</summary>
+    internal sealed class MachineSessions
+    {
+        public Session? Write;
+        public readonly List<Session> Shared = new();
+    }
+
+    internal MachineSessions? SessionsOf(Guid machineId) => _sessions.TryGetValue(machineId, out MachineSessions? s) ? s : null;
+
+    internal void SessionStarted(Guid machineId, Session session, bool shared)
+    {
+        if (!_sessions.TryGetValue(machineId, out MachineSessions? s))
+            _sessions[machineId] = s = new MachineSessions();
+        if (shared)
+            s.Shared.Add(session);
+        else
+        {
+            s.Write = session;
+            Fire(VBoxEventType.SessionStateChanged, machineId, sessionState: SessionState.Locked);
+        }
+    }
+
+    internal void SessionEnded(Session session)
+    {
+        Guid id = session.MachineId;
+        if (!_sessions.TryGetValue(id, out MachineSessions? s))
+            return;
+        s.Shared.Remove(session);
+        if (ReferenceEquals(s.Write, session))
+        {
+            s.Write = null;
+            if (session.LockType == LockType.VM)
+                VmSessionEnded(id, session);
+            Fire(VBoxEventType.SessionStateChanged, id, sessionState: SessionState.Unlocked);
+        }
+        if (s.Write == null && s.Shared.Count == 0)
+            _sessions.Remove(id);
+    }
+
+    // ---- VM processes ------------------------------------------------------------------------------
+
+    private readonly Dictionary<Guid, VmProcessInfo> _vmProcesses = new();
+
+    /// <summary>Starts VM processes (set by VBoxSVC).</summary>
+    public IVmLauncher? Launcher { get; set; }
+
+    /// <summary>Where VBoxSVC writes what happens to VMs (a VM process that died, ...).</summary>
+    public Action<string>? ServiceLog { get; set; }
+
+    public VmProcessInfo? VmProcessOf(Guid machineId) => _vmProcesses.TryGetValue(machineId, out VmProcessInfo? p) ? p : null;
+
+    internal void RegisterVmProcess(Guid machineId, VmProcessInfo info, MachineState state)
+    {
+        _vmProcesses[machineId] = info;
+        ServiceLog?.Invoke($"VM process pid {info.Pid} runs machine {{{machineId:D}}} (state {state}, control socket '{info.ControlSocket}')");
+        SetLiveState(machineId, state);
+    }
+
+    /// <summary>A state reported by (or on behalf of) the VM process of a machine.</summary>
+    internal void VmReportsState(Guid machineId, MachineState state)
+    {
+        if (!_vmProcesses.ContainsKey(machineId) && LiveStateOf(machineId) is null)
+            return; // Not (or no longer) running: a late report.
+        MachineState? cur = LiveStateOf(machineId);
+        // Once the state is being saved or saved, the process' own "powered off" does not undo it.
+        if (state == MachineState.PoweredOff && cur is MachineState.Saving or MachineState.Saved)
+            return;
+        SetLiveState(machineId, state);
+    }
+
+    internal void VmSavedTo(Guid machineId, string file)
+    {
+        if (_vmProcesses.TryGetValue(machineId, out VmProcessInfo? p))
+            p.SavedTo = file;
+        SetLiveState(machineId, MachineState.Saved);
+    }
+
+    /// <summary>
+    /// The VM session of a machine ended (the process exited, or died and VBoxSVC unlocked it): the
+    /// machine is Saved or PoweredOff when the process said so, else Aborted (recorded in the .vbox, as
+    /// VirtualBox records it).
+    /// </summary>
+    private void VmSessionEnded(Guid machineId, Session session)
+    {
+        MachineState last = LiveStateOf(machineId) ?? MachineState.Null;
+        VmProcessInfo? p = VmProcessOf(machineId);
+        if (p != null && ReferenceEquals(p.Session, session))
+            _vmProcesses.Remove(machineId);
+        bool saved = last == MachineState.Saved || p?.SavedTo != null;
+        bool clean = saved || last == MachineState.PoweredOff;
+        _live.Remove(machineId);
+        try
+        {
+            Machine.UpdateRegistryOf(this, machineId, cfg =>
+            {
+                cfg.Aborted = !clean;
+                cfg.LastStateChange = DateTime.UtcNow;
+            });
+        }
+        catch (VBoxException e)
+        {
+            ServiceLog?.Invoke($"Machine {{{machineId:D}}}: recording the end of its VM process failed: {e.Message}");
+        }
+        if (!clean)
+            ServiceLog?.Invoke($"VM process{(p != null ? $" pid {p.Pid}" : "")} of machine {{{machineId:D}}} ended without powering off (last state {last}): the machine is Aborted");
+        else
+            ServiceLog?.Invoke($"VM process{(p != null ? $" pid {p.Pid}" : "")} of machine {{{machineId:D}}} ended; the machine is {(saved ? "Saved" : "PoweredOff")}");
+        Fire(VBoxEventType.MachineStateChanged, machineId, state: saved ? MachineState.Saved : clean ? MachineState.PoweredOff : MachineState.Aborted);
+    }
+
+    /// <summary>The write session's machine, if a session of this object holds the machine.</summary>
+    internal Session? WriteSessionOf(Guid machineId) => SessionsOf(machineId)?.Write;
+
+    /// <summary>The state of a machine a VM process runs (or is starting, saving, ...); kept by VBoxSVC.</summary>
+    public sealed class LiveState
+    {
+        public MachineState State;
+        public DateTime Since;
+    }
+
+    /// <summary>The live state of a machine, if one is set (otherwise the state comes from its settings file).</summary>
+    public MachineState? LiveStateOf(Guid machineId) => _live.TryGetValue(machineId, out LiveState? l) ? l.State : null;
+
+    internal DateTime? LiveSince(Guid machineId) => _live.TryGetValue(machineId, out LiveState? l) ? l.Since : null;
+
+    /// <summary>Sets (or with null clears) the live state of a machine and tells listeners.</summary>
+    public void SetLiveState(Guid machineId, MachineState? state)
+    {
+        MachineState before = LiveStateOf(machineId) ?? MachineState.Null;
+        if (state is MachineState st)
+            _live[machineId] = new LiveState { State = st, Since = DateTime.UtcNow };
+        else
+            _live.Remove(machineId);
+        MachineState after = state ?? StateFromSettings(machineId);
+        if (after != before)
+            Fire(VBoxEventType.MachineStateChanged, machineId, state: after);
+    }
+
+    /// <summary>Machines with a live state (running, paused, starting, ...).</summary>
+    public IReadOnlyList<Guid> LiveMachines => _live.Keys.ToList();
+
+    private MachineState StateFromSettings(Guid machineId)
+    {
+        foreach (MachineRegistryEntry e in Entries)
+            if (e.Id == machineId)
+                return MachineFor(e).SettingsState;
+        return MachineState.Null;
+    }
+
+    // ---- Events -----------------------------------------------------------------------------------
+
+    internal void Fire(VBoxEventType type, Guid machineId, MachineState state = MachineState.Null, SessionState sessionState = SessionState.Null,
+        Guid mediumId = default, DeviceType mediumType = DeviceType.Null, bool registered = false, Guid snapshotId = default,
+        string? key = null, string? value = null)
+        => Events.Fire(seq => new VBoxEvent(type, seq, machineId, state, sessionState, mediumId, mediumType, registered, snapshotId, key, value));
+
     // ---- Machines ---------------------------------------------------------------------------------
 
-    private IReadOnlyList<MachineRegistryEntry> Entries => Guard(() => _global.MachineEntries());
+    private IReadOnlyList<MachineRegistryEntry> Entries => Guard(() => Global.MachineEntries());
 
     internal Machine MachineFor(MachineRegistryEntry entry)
     {
@@ -166,12 +360,29 @@ public sealed class VirtualBox : IVirtualBox
             (i, _, names) =>
             {
                 MachineRegistryEntry e = entries[i];
-                (string? name, Guid? id) = ReadMachineHeader(e.SettingsFile, names);
+                // A long-lived VirtualBox (VBoxSVC) reads a header again only when its file changed.
+                FileStamp stamp = FileStamp.Of(e.SettingsFile);
+                string? name;
+                Guid? id;
+                MachineState fileState;
+                if (stamp != default && _headers.TryGetValue(e.SettingsFile, out HeaderInfo? cached) && cached.Stamp == stamp)
+                    (name, id, fileState) = (cached.Name, cached.Id, cached.State);
+                else
+                {
+                    (name, id, fileState) = ReadMachineHeaderAndState(e.SettingsFile, names);
+                    if (stamp != default && FileStamp.Of(e.SettingsFile) == stamp)
+                        _headers[e.SettingsFile] = new HeaderInfo(stamp, name, id, fileState);
+                }
                 bool ok = name != null && id == e.Id;
-                result[i] = new MachineSummary(e.Id, ok ? name! : "<inaccessible>", e.SettingsFile, ok);
+                result[i] = new MachineSummary(e.Id, ok ? name! : "<inaccessible>", e.SettingsFile, ok, ok ? fileState : MachineState.Null);
                 return names;
             },
             _ => { });
+        // Live states (a VM process runs the machine) override what the files say.
+        if (_live.Count > 0)
+            for (int i = 0; i < result.Length; i++)
+                if (result[i].Accessible && _live.TryGetValue(result[i].Id, out LiveState? l))
+                    result[i] = result[i] with { State = l.State };
         return result;
     }
 
@@ -194,6 +405,13 @@ public sealed class VirtualBox : IVirtualBox
     /// </summary>
     internal static (string? Name, Guid? Id) ReadMachineHeader(string path, XmlNameTable? names = null)
     {
+        (string? name, Guid? id, _) = ReadMachineHeaderAndState(path, names);
+        return (name, id);
+    }
+
+    /// <summary>As <see cref="ReadMachineHeader"/>, with the state the Machine element's attributes give (stateFile, aborted).</summary>
+    internal static (string? Name, Guid? Id, MachineState State) ReadMachineHeaderAndState(string path, XmlNameTable? names = null)
+    {
         try
         {
             // No FileStream buffer: the XmlReader buffers itself.
@@ -204,15 +422,19 @@ public sealed class VirtualBox : IVirtualBox
                 if (reader.NodeType != XmlNodeType.Element)
                     continue;
                 if (reader.Depth == 0 && reader.LocalName != "VirtualBox")
-                    return (null, null);
+                    return (null, null, MachineState.Null);
                 if (reader.Depth == 1 && reader.LocalName == "Machine")
                 {
                     string? name = reader.GetAttribute("name");
                     string? uuid = reader.GetAttribute("uuid");
+                    bool saved = !string.IsNullOrEmpty(reader.GetAttribute("stateFile"));
+                    bool aborted = reader.GetAttribute("aborted") is "true" or "1";
+                    MachineState state = saved ? (aborted ? MachineState.AbortedSaved : MachineState.Saved)
+                        : aborted ? MachineState.Aborted : MachineState.PoweredOff;
                     // A truncated file (the usual damage) is inaccessible: the root must be closed at the end.
                     if (!EndsWithRootEndTag(stream))
-                        return (null, null);
-                    return (name, uuid != null && XmlUtil.TryParseUuid(uuid, out Guid g) ? g : null);
+                        return (null, null, MachineState.Null);
+                    return (name, uuid != null && XmlUtil.TryParseUuid(uuid, out Guid g) ? g : null, state);
                 }
                 if (reader.Depth == 1)
                     reader.Skip();
@@ -221,7 +443,7 @@ public sealed class VirtualBox : IVirtualBox
         catch (Exception e) when (e is IOException or XmlException or UnauthorizedAccessException)
         {
         }
-        return (null, null);
+        return (null, null, MachineState.Null);
     }
 
     /// <summary>Whether the file's last non-blank bytes are "&lt;/VirtualBox&gt;" (read from the end; the reader is done with the stream).</summary>
@@ -262,7 +484,7 @@ public sealed class VirtualBox : IVirtualBox
         if (string.IsNullOrEmpty(name))
             throw new VBoxException(ResultCode.E_INVALIDARG, "Machine name must not be empty", Component, Iface);
         string safe = SanitizeName(name);
-        string folder = string.IsNullOrEmpty(baseFolder) ? _global.DefaultMachineFolder : Path.GetFullPath(baseFolder);
+        string folder = string.IsNullOrEmpty(baseFolder) ? Global.DefaultMachineFolder : Path.GetFullPath(baseFolder);
         if (!string.IsNullOrEmpty(group) && group != "/")
             folder = Path.Combine(folder, group.TrimStart('/'));
         ParseCreateFlags(createFlags, out Guid? uuid, out _, out bool dirIncludesUuid);
@@ -364,6 +586,7 @@ public sealed class VirtualBox : IVirtualBox
         _machines[id] = m;
         _ = name;
         InvalidateMedia();
+        Fire(VBoxEventType.MachineRegistered, id, registered: true);
     }
 
     internal void UnregisterMachine(Machine m)
@@ -373,18 +596,21 @@ public sealed class VirtualBox : IVirtualBox
         if (!removed)
             throw new VBoxException(ResultCode.VBOX_E_OBJECT_NOT_FOUND, $"Could not find a registered machine with UUID {{{id:D}}}", "MachineWrap", "IMachine");
         _machines.Remove(id);
+        _live.Remove(id);
         InvalidateMedia();
+        Fire(VBoxEventType.MachineRegistered, id, registered: false);
     }
 
     // ---- Extra data -----------------------------------------------------------------------------
 
-    public IReadOnlyList<string> GetExtraDataKeys() => Guard(() => _global.ExtraData.Items().Select(kv => kv.Key).ToList());
-    public string GetExtraData(string key) => Guard(() => _global.ExtraData.Get(key));
+    public IReadOnlyList<string> GetExtraDataKeys() => Guard(() => Global.ExtraData.Items().Select(kv => kv.Key).ToList());
+    public string GetExtraData(string key) => Guard(() => Global.ExtraData.Get(key));
     public void SetExtraData(string key, string? value)
     {
         if (string.IsNullOrEmpty(key))
             throw new VBoxException(ResultCode.E_INVALIDARG, "Extra data key must not be empty", Component, Iface);
         UpdateGlobal(g => g.ExtraData.Set(key, value));
+        Fire(VBoxEventType.ExtraDataChanged, Guid.Empty, key: key, value: value ?? "");
     }
 
     // ---- Media ------------------------------------------------------------------------------------
@@ -393,16 +619,21 @@ public sealed class VirtualBox : IVirtualBox
 
     internal void InvalidateMedia() => _media = null;
 
+    /// <summary>
+    /// Media known because they were opened or created here (VBoxSVC keeps them until they are
+    /// closed, as VirtualBox does). Matched by UUID: the media index makes new objects for the same
+    /// medium whenever it is rebuilt.
+    /// </summary>
     internal void RememberOpened(Medium m)
     {
-        if (!_openedMedia.Contains(m))
+        if (!_openedMedia.Any(x => x.Id == m.Id))
             _openedMedia.Add(m);
         _media?.Add(m);
     }
 
     internal void ForgetOpened(Medium m)
     {
-        _openedMedia.Remove(m);
+        _openedMedia.RemoveAll(x => x.Id == m.Id);
         InvalidateMedia();
     }
 

@@ -132,7 +132,35 @@ public sealed class MachineConfig
         }
         _ = MediaRegistry.ReadAll();
         _ = ExtraData.Items();
+        ValidateSnapshots();
         _ = AudioEnabled; _ = AudioController; _ = ClipboardMode; _ = DnDMode;
+    }
+
+    /// <summary>Snapshot attributes, unique UUIDs, the current snapshot reference and each snapshot's hardware.</summary>
+    private void ValidateSnapshots()
+    {
+        if (Machine.ChildrenNamed("Snapshot").Skip(1).FirstOrDefault() is XElement second)
+            throw Doc.Error(second, "Only one root Snapshot element is allowed in Machine");
+        var seen = new HashSet<Guid>();
+        int count = 0;
+        foreach (SnapshotXml snap in AllSnapshots())
+        {
+            if (++count > 250 * 1000)
+                throw Doc.Error(snap.Element, "Too many snapshots");
+            Guid id = snap.Id;
+            if (!seen.Add(id))
+                throw Doc.Error(snap.Element, $"Snapshot UUID {XmlUtil.FormatUuid(id)} is not unique");
+            _ = snap.Name;
+            _ = snap.TimeStamp;
+            if (snap.Element.Child("Hardware") == null)
+                throw Doc.Error(snap.Element, "Required Snapshot/Hardware element is missing");
+            try { _ = SnapshotView(snap); }
+            catch (SettingsFileException e) { throw new SettingsFileException(e.FilePath, SettingsDocument.LineOf(snap.Element), $"in snapshot '{snap.Name}': {e.Problem}"); }
+        }
+        if (CurrentSnapshotId is Guid cur && !seen.Contains(cur))
+            throw Doc.Error(Machine, $"Current snapshot {XmlUtil.FormatUuid(cur)} is not among the machine's snapshots");
+        if (CurrentSnapshotId == null && count > 0)
+            throw Doc.Error(Machine, "The machine has snapshots but no currentSnapshot attribute");
     }
 
     // ---- Machine-level attributes -------------------------------------------------------------------
@@ -177,8 +205,142 @@ public sealed class MachineConfig
         set => Machine.SetAttributeValue("snapshotFolder", string.IsNullOrEmpty(value) ? null : value);
     }
 
-    public string StateFile => Machine.Attr("stateFile") ?? "";
-    public bool Aborted => R.Bool(Machine, "aborted", false);
+    /// <summary>The saved-state file as stored (relative to the machine folder unless absolute); empty when not saved.</summary>
+    public string StateFile
+    {
+        get => Machine.Attr("stateFile") ?? "";
+        set => Machine.SetAttributeValue("stateFile", string.IsNullOrEmpty(value) ? null : value);
+    }
+
+    public bool Aborted
+    {
+        get => R.Bool(Machine, "aborted", false);
+        set => Machine.SetAttributeValue("aborted", value ? "true" : null);
+    }
+
+    // ---- Snapshots ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The Machine children that make up a state and are copied into a Snapshot element (VirtualBox's
+    /// buildSnapshotXML writes the hardware, debugging, autostart and recording settings; files before
+    /// 1.17 keep StorageControllers beside Hardware, 1.20 keeps Platform beside it).
+    /// </summary>
+    public static readonly string[] StateElementNames = { "Hardware", "Platform", "StorageControllers", "Debugging", "Autostart", "Recording" };
+
+    /// <summary>The first (root) snapshot, or null.</summary>
+    public SnapshotXml? RootSnapshot => Machine.Child("Snapshot") is XElement e ? new SnapshotXml(this, e) : null;
+
+    /// <summary>All snapshots, parents before children.</summary>
+    public IEnumerable<SnapshotXml> AllSnapshots() => RootSnapshot?.SelfAndDescendants() ?? Enumerable.Empty<SnapshotXml>();
+
+    public SnapshotXml? FindSnapshot(Guid id) => AllSnapshots().FirstOrDefault(s => s.Id == id);
+
+    public Guid? CurrentSnapshotId
+    {
+        get => Machine.Attr("currentSnapshot") is string s ? R.Uuid(Machine, "currentSnapshot", required: true) : null;
+        set => Machine.SetAttributeValue("currentSnapshot", value is Guid g ? XmlUtil.FormatUuid(g) : null);
+    }
+
+    /// <summary>Whether the current state differs from the current snapshot (stored only when false, as VirtualBox does).</summary>
+    public bool CurrentStateModified
+    {
+        get => R.Bool(Machine, "currentStateModified", true);
+        set => Machine.SetAttributeValue("currentStateModified", value ? null : "false");
+    }
+
+    /// <summary>
+    /// Records a snapshot of the current state elements, below the current snapshot (or as the root),
+    /// and makes it the current snapshot.
+    /// </summary>
+    public SnapshotXml AddSnapshot(Guid id, string name, string description, DateTime timeStamp, string? stateFile)
+    {
+        XNamespace ns = Doc.Ns;
+        var e = new XElement(ns + "Snapshot",
+            new XAttribute("uuid", XmlUtil.FormatUuid(id)),
+            new XAttribute("name", name),
+            new XAttribute("timeStamp", FormatTimestamp(timeStamp)));
+        if (!string.IsNullOrEmpty(stateFile))
+            e.SetAttributeValue("stateFile", stateFile);
+        if (!string.IsNullOrEmpty(description))
+            e.Add(new XElement(ns + "Description", description));
+        foreach (string n in StateElementNames)
+            if (Machine.Child(n) is XElement part)
+                e.Add(new XElement(part));
+        SnapshotXml? parent = CurrentSnapshotId is Guid cur ? FindSnapshot(cur) : null;
+        if (parent != null)
+            parent.AddChild(e);
+        else if (RootSnapshot is null)
+            XmlUtil.InsertOrdered(Machine, e, MachineOrder);
+        else
+            throw Doc.Error(Machine, "The machine has snapshots but no valid current snapshot");
+        CurrentSnapshotId = id;
+        CurrentStateModified = false;
+        return new SnapshotXml(this, e);
+    }
+
+    /// <summary>Replaces the current state elements with copies of the snapshot's.</summary>
+    public void RestoreStateElements(SnapshotXml snapshot)
+    {
+        foreach (string n in StateElementNames)
+            Machine.Child(n)?.Remove();
+        XElement? anchor = null;
+        foreach (string n in StateElementNames)
+        {
+            if (snapshot.Element.Child(n) is not XElement part)
+                continue;
+            var copy = new XElement(part);
+            if (anchor == null)
+                XmlUtil.InsertOrdered(Machine, copy, MachineOrder);
+            else
+                anchor.AddAfterSelf(copy);
+            anchor = copy;
+        }
+    }
+
+    /// <summary>
+    /// Removes a snapshot element; its children (at most one for the root) take its place under its
+    /// parent. The caller has checked the child count rules.
+    /// </summary>
+    public void RemoveSnapshot(SnapshotXml snapshot)
+    {
+        XElement e = snapshot.Element;
+        List<XElement> children = e.Child("Snapshots").ChildrenNamed("Snapshot").ToList();
+        foreach (XElement c in children)
+            c.Remove();
+        if (e.Parent is XElement list && list.Name.LocalName == "Snapshots")
+        {
+            foreach (XElement c in children)
+                e.AddBeforeSelf(c);
+            e.Remove();
+            if (!list.HasElements)
+                list.Remove();
+        }
+        else
+        {
+            // The root snapshot: its only child becomes the root.
+            if (children.Count > 1)
+                throw new InvalidOperationException("the root snapshot has more than one child");
+            if (children.Count == 1)
+                e.AddBeforeSelf(children[0]);
+            e.Remove();
+        }
+    }
+
+    /// <summary>A read-only view of the machine at a snapshot (a detached copy; changes go nowhere).</summary>
+    internal MachineConfig SnapshotView(SnapshotXml snapshot)
+    {
+        var machine = new XElement(Machine.Name, Machine.Attributes().Where(a => a.Name.LocalName is not ("stateFile" or "currentSnapshot" or "currentStateModified" or "aborted")));
+        if (snapshot.StateFile.Length > 0)
+            machine.SetAttributeValue("stateFile", snapshot.StateFile);
+        if (Machine.Child("MediaRegistry") is XElement reg)
+            machine.Add(new XElement(reg));
+        if (snapshot.Description.Length > 0)
+            machine.Add(new XElement(Doc.Ns + "Description", snapshot.Description));
+        foreach (string n in StateElementNames)
+            if (snapshot.Element.Child(n) is XElement part)
+                machine.Add(new XElement(part));
+        return new MachineConfig(Doc.Detached(machine));
+    }
 
     public DateTime LastStateChange
     {

@@ -196,6 +196,18 @@ public sealed class MediaRegistryXml
         return true;
     }
 
+    /// <summary>Moves the media nested in <paramref name="fromId"/> under <paramref name="toId"/> (snapshot merges).</summary>
+    public void MoveChildren(Guid fromId, Guid toId)
+    {
+        XElement from = FindElement(fromId) ?? throw new InvalidOperationException($"medium {fromId} is not in {_doc.FilePath}");
+        XElement to = FindElement(toId) ?? throw new InvalidOperationException($"medium {toId} is not in {_doc.FilePath}");
+        foreach (XElement child in from.ChildrenNamed("HardDisk").ToList())
+        {
+            child.Remove();
+            to.Add(child);
+        }
+    }
+
     public void SetType(Guid id, MediumType type)
     {
         XElement e = FindElement(id) ?? throw new InvalidOperationException($"medium {id} is not in {_doc.FilePath}");

@@ -122,6 +122,20 @@ public sealed class SettingsDocument
         }
     }
 
+    /// <summary>
+    /// An in-memory document of the same file, version and namespace whose root holds only
+    /// <paramref name="machine"/> (a snapshot's view of the machine); never saved.
+    /// </summary>
+    public SettingsDocument Detached(XElement machine)
+    {
+        var root = new XElement(Root.Name, Root.Attributes(), machine);
+        return new SettingsDocument(FilePath, new XDocument(root), Ns, Version, VersionString, VersionOnDisk);
+    }
+
+    /// <summary>A deep copy (same file, version and on-disk version), to roll back a failed multi-step change.</summary>
+    public SettingsDocument Clone()
+        => new(FilePath, new XDocument(Document), Ns, Version, VersionString, VersionOnDisk) { OldVersionString = OldVersionString };
+
     /// <summary>Writes the file to a new location from now on (machine rename).</summary>
     public void Relocate(string newPath) => FilePath = Path.GetFullPath(newPath);
 

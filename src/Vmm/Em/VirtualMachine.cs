@@ -51,6 +51,8 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
     public event Action<VmState>? StateChanged;
     /// <summary>Raised on the controller thread after a saved state was loaded, before the vCPUs resume.</summary>
     public event Action<string>? Restored;
+    /// <summary>The file the VM saved its state to when a save stopped it (VirtualBox's savestate); null otherwise.</summary>
+    public string? SavedStateOnExit { get; private set; }
     /// <summary>Set when the guest wrote the boot-complete marker.</summary>
     public TaskCompletionSource BootCompleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -269,6 +271,7 @@ public sealed class VirtualMachine : IVmRequests, IDisposable
                         { error = $"saving state to {r.Path}: {e.Message}"; Log.Write("SSM: " + error); }
                         if (r.StopAfter && error is null)
                         {
+                            SavedStateOnExit = r.Path;
                             r.Done?.TrySetResult(null);
                             return Terminate(0, $"state saved to {r.Path}");
                         }

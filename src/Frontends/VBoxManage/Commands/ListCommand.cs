@@ -80,10 +80,13 @@ internal static class ListCommand
 
     private static int ListVms(Ctx c, bool longFormat, bool sorted, bool runningOnly)
     {
-        if (!longFormat && !runningOnly)
+        if (!longFormat)
         {
-            // The common case reads only the registry and each machine file's root element.
+            // The common case reads only the registry and each machine file's root element; the
+            // summaries carry the live state that VBoxSVC knows, for runningvms.
             IEnumerable<MachineSummary> summaries = c.VBox.GetMachineSummaries();
+            if (runningOnly)
+                summaries = summaries.Where(s => Array.IndexOf(RunningStates, s.State) >= 0);
             if (sorted)
                 summaries = summaries.OrderBy(s => s.Name, StringComparer.Ordinal);
             foreach (MachineSummary s in summaries)

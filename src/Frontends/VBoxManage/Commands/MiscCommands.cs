@@ -48,18 +48,9 @@ internal static class MiscCommands
             c.VBox.SetExtraData(key, value);
             return Exit.Success;
         }
+        // As VirtualBox's: extra data is set on the machine itself, no session needed (also while it runs).
         IMachine machine = c.VBox.FindMachine(target);
-        ISession session = c.VBox.CreateSession();
-        machine.LockMachine(session, LockType.Write);
-        try
-        {
-            session.Machine.SetExtraData(key, value);
-            session.Machine.SaveSettings();
-        }
-        finally
-        {
-            session.UnlockMachine();
-        }
+        machine.SetExtraData(key, value);
         return Exit.Success;
     }
 

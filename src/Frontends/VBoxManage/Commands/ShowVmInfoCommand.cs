@@ -147,6 +147,17 @@ internal static class ShowVmInfoCommand
         MachineState.Stopping => "stopping",
         MachineState.Saving => "saving",
         MachineState.Restoring => "restoring",
+        MachineState.TeleportingPausedVM => shortForm ? "teleportingpausedvm" : "teleporting paused vm",
+        MachineState.Teleporting => "teleporting",
+        MachineState.TeleportingIn => shortForm ? "teleportingin" : "teleporting (incoming)",
+        MachineState.LiveSnapshotting => shortForm ? "livesnapshotting" : "taking live snapshot",
+        MachineState.OnlineSnapshotting => shortForm ? "onlinesnapshotting" : "taking online snapshot",
+        MachineState.DeletingSnapshotOnline => shortForm ? "deletingsnapshotlive" : "deleting snapshot live",
+        MachineState.DeletingSnapshotPaused => shortForm ? "deletingsnapshotlivepaused" : "deleting snapshot live paused",
+        MachineState.RestoringSnapshot => shortForm ? "restoringsnapshot" : "restoring snapshot",
+        MachineState.DeletingSnapshot => shortForm ? "deletingsnapshot" : "deleting snapshot",
+        MachineState.SettingUp => shortForm ? "settingup" : "setting up",
+        MachineState.Snapshotting => shortForm ? "snapshotting" : "taking snapshot",
         _ => "unknown",
     };
 
@@ -371,9 +382,17 @@ internal static class ShowVmInfoCommand
             if (mr) p.MrString("description", m.Description);
             else o.WriteLine($"Description:\n{m.Description}");
         }
+        if (m.SessionState != SessionState.Unlocked && m.SessionName.Length > 0)
+            p.String("SessionName", "Session name:", m.SessionName);
         if (!mr)
             o.WriteLine("* Guest:");
         p.UInt("GuestMemoryBalloon", "Configured memory balloon:", m.MemoryBalloonSize, "MB");
+        if (m.SnapshotCount > 0)
+        {
+            if (!mr)
+                o.WriteLine("* Snapshots:");
+            SnapshotCommands.PrintTree(o, m.FindSnapshot(null), m.CurrentSnapshot?.Id, mr, "");
+        }
         if (!mr)
             o.WriteLine();
     }

@@ -51,6 +51,8 @@ internal static class VmCommands
 
         IVirtualBox vbox = c.VBox;
         string? flags = uuid != null ? $"UUID={uuid}" : null;
+        if (baseFolder != null)
+            baseFolder = Path.GetFullPath(baseFolder);
         string settingsFile = vbox.ComposeMachineFilename(name, groups.Count > 0 ? groups[0] : null, flags, baseFolder);
         IMachine m = vbox.CreateMachine(settingsFile, name, groups, osType, flags);
         if (applyDefaults)
@@ -196,12 +198,14 @@ internal static class VmCommands
         }
         if (src == null)
             return c.SyntaxError("Mandatory parameter VM missing");
-        if (snapshot != null)
-            return c.Failure($"Could not find a snapshot named '{snapshot}': the machine has no snapshots (snapshots are not supported by SharpBox yet)");
-
         IVirtualBox vbox = c.VBox;
         IMachine source = vbox.FindMachine(src);
         name ??= $"{source.Name} Clone";
+        // A snapshot's machine is the state to clone (and the only source a linked clone can have).
+        if (snapshot != null)
+            source = source.FindSnapshot(snapshot).Machine;
+        if (baseFolder != null)
+            baseFolder = Path.GetFullPath(baseFolder);
         string? flags = uuid != null ? $"UUID={uuid}" : null;
         string file = vbox.ComposeMachineFilename(name, groups.Count > 0 ? groups[0] : null, flags, baseFolder);
         IMachine target = vbox.CreateMachine(file, name, groups, null, flags);

@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using SharpBox.Main.Api;
+using SharpBox.Main.Settings;
+
+namespace SharpBox.Main.Impl;
+
+/// <summary>
+/// How a VirtualBox object starts VM processes. VBoxSVC provides it (it knows where VBoxHeadless is
+/// and keeps the processes' output); without one, LaunchVMProcess is not available.
+/// </summary>
+public interface IVmLauncher
+{
+    /// <summary>Starts the VM process for <paramref name="machineId"/>; returns its pid. Throws with a clear message when it cannot.</summary>
+    int Launch(Guid machineId, string machineName, string type, IReadOnlyList<string> environment);
+    /// <summary>Whether the process started by <see cref="Launch"/> has ended, and its last error output.</summary>
+    bool HasExited(int pid, out string lastError);
+}
+
+/// <summary>A VM process VBoxSVC knows: who it is, where it takes commands, which session it holds.</summary>
+public sealed class VmProcessInfo
+{
+    public required int Pid { get; init; }
+    public required string ControlSocket { get; init; }
+    public required Session Session { get; init; }
+    /// <summary>The state file the VM saved to while ending (the machine ends Saved, not Aborted).</summary>
+    public string? SavedTo { get; set; }
+}
+
+/// <summary>
+/// The VM process' control socket as VBoxSVC uses it: one text command per line, one answer line
+/// ("ok ..." or "error: ..."). Each command gets its own short connection.
+/// </summary>
+internal static class VmControlClient
+{
+    public static string Send(string socketPath, string command, TimeSpan timeout)
+    {
+        using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        s.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        s.SendTimeout = (int)timeout.TotalMilliseconds;
+        try
+        {
+            s.Connect(new UnixDomainSocketEndPoint(socketPath));
+            s.Send(Encoding.UTF8.GetBytes(command + "\n"));
+            var line = new List<byte>();
+            var buf = new byte[4096];
+            while (true)
+            {
+                int n = s.Receive(buf);
+                if (n == 0)
+                    break;
+                int nl = Array.IndexOf(buf, (byte)'\n', 0, n);
+                line.AddRange(buf.AsSpan(0, nl < 0 ? n : nl).ToArray());
+                if (nl >= 0)
+                    break;
+            }
+            return Encoding.UTF8.GetString(line.ToArray());
+        }
+        catch (SocketException e)
+        {
+            throw new VBoxException(ResultCode.VBOX_E_VM_ERROR,
+                $"The VM process does not answer on its control socket '{socketPath}': {e.Message}", "ConsoleWrap", "IConsole");
+        }
+    }
+}
+
+/// <summary>IInternalMachineControl of a VM session: the VM process reporting to VBoxSVC.</summary>
+internal sealed class MachineControl : IInternalMachineControl
+{
+    private readonly VirtualBox _vbox;
+    private readonly Session _session;
+
+    public MachineControl(VirtualBox vbox, Session session)
+    {
+        _vbox = vbox;
+        _session = session;
+    }
+
+    private Machine SessionMachine => _session.LockedMachine
+        ?? throw new VBoxException(ResultCode.VBOX_E_INVALID_SESSION_STATE, "The VM session is not locked", "SessionWrap", "IInternalMachineControl");
+
+    public void RegisterVmProcess(int pid, string controlSocket, MachineState state)
+    {
+        Machine m = SessionMachine;
+        if (string.IsNullOrEmpty(controlSocket))
+            throw new VBoxException(ResultCode.E_INVALIDARG, "The VM process must name its control socket", "SessionWrap", "IInternalMachineControl");
+        _vbox.RegisterVmProcess(m.Id, new VmProcessInfo
+        {
+            Pid = _session.ClientPid != 0 && _session.ClientPid != (uint)Environment.ProcessId ? (int)_session.ClientPid : pid,
+            ControlSocket = controlSocket,
+            Session = _session,
+        }, state);
+    }
+
+    public void UpdateState(MachineState state) => _vbox.VmReportsState(SessionMachine.Id, state);
+
+    public void StateRestored()
+    {
+        Machine m = SessionMachine;
+        string file = m.StateFilePath;
+        MachineConfig cfg = m.Cfg;
+        if (cfg.StateFile.Length == 0)
+            return;
+        cfg.StateFile = "";
+        m.SaveSettings();
+        // The saved state is consumed once the VM runs from it, as VirtualBox does (a snapshot's own
+        // copy stays).
+        if (file.Length > 0 && !cfg.AllSnapshots().Any(s => s.StateFile.Length > 0 && Path.GetFullPath(s.StateFile, Path.GetDirectoryName(m.SettingsFilePath)!) == file))
+        {
+            try { File.Delete(file); }
+            catch (IOException) { }
+        }
+    }
+
+    public void StateSaved(string stateFile)
+    {
+        Machine m = SessionMachine;
+        string full = Path.GetFullPath(stateFile);
+        if (!File.Exists(full))
+            throw new VBoxException(ResultCode.VBOX_E_FILE_ERROR, $"The saved state file '{full}' does not exist", "SessionWrap", "IInternalMachineControl");
+        m.RecordStateFile(full);
+        _vbox.VmSavedTo(m.Id, full);
+    }
+
+    public string ComposeSavedStateFilename()
+    {
+        Machine m = SessionMachine;
+        Directory.CreateDirectory(m.SnapshotFolder);
+        return m.ComposeSavedStateFilename();
+    }
+}
+
+/// <summary>
+/// The console of a running VM in VBoxSVC: each call goes to the VM process' control socket. States
+/// follow VirtualBox's (Pause needs Running, Resume needs Paused, ...), with its error wording.
+/// </summary>
+internal sealed class VmConsole : IConsole
+{
+    private const string Component = "ConsoleWrap";
+    private const string Iface = "IConsole";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly VirtualBox _vbox;
+    private readonly Guid _machineId;
+    private readonly IMachine _machine;
+
+    public VmConsole(VirtualBox vbox, Guid machineId, IMachine machine)
+    {
+        _vbox = vbox;
+        _machineId = machineId;
+        _machine = machine;
+    }
+
+    private static VBoxException Error(int rc, string message) => new(rc, message, Component, Iface);
+
+    public IMachine Machine => _machine;
+    public MachineState State => _vbox.LiveStateOf(_machineId) ?? MachineState.PoweredOff;
+
+    private VmProcessInfo Process => _vbox.VmProcessOf(_machineId)
+        ?? throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"The machine is not running (machine state: {State})");
+
+    /// <summary>Sends a command; "ok ..." returns the rest, "error: ..." becomes VBOX_E_VM_ERROR.</summary>
+    private string Command(string command)
+    {
+        string socket = Process.ControlSocket;
+        string reply = VmControlClient.Send(socket, command, CommandTimeout);
+        if (reply.StartsWith("ok", StringComparison.Ordinal))
+            return reply.Length > 2 ? reply[2..].Trim() : "";
+        string why = reply.StartsWith("error: ", StringComparison.Ordinal) ? reply[7..] : reply.Length == 0 ? "no answer (the VM process ended)" : reply;
+        throw Error(ResultCode.VBOX_E_VM_ERROR, $"The VM refused '{command.Split(' ')[0]}': {why}");
+    }
+
+    private void Require(string what, params MachineState[] states)
+    {
+        MachineState st = State;
+        if (Array.IndexOf(states, st) < 0)
+            throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"{what} (machine state: {st})");
+    }
+
+    public void Pause()
+    {
+        Require("Cannot pause the machine as it is not running", MachineState.Running);
+        Command("pause");
+        _vbox.VmReportsState(_machineId, MachineState.Paused);
+    }
+
+    public void Resume()
+    {
+        Require("Cannot resume the machine as it is not paused", MachineState.Paused);
+        Command("resume");
+        _vbox.VmReportsState(_machineId, MachineState.Running);
+    }
+
+    public void Reset()
+    {
+        Require("Invalid machine state", MachineState.Running, MachineState.Paused);
+        Command("reset");
+    }
+
+    public void PowerButton()
+    {
+        Require("Invalid machine state", MachineState.Running);
+        Command("acpipowerbutton");
+    }
+
+    public IProgress PowerDown()
+    {
+        Require("Invalid machine state", MachineState.Running, MachineState.Paused, MachineState.Stuck, MachineState.Starting, MachineState.Restoring);
+        VmProcessInfo p = Process;
+        _vbox.VmReportsState(_machineId, MachineState.Stopping);
+        return Progress.Start("Powering off the machine", Component, Iface, pr =>
+        {
+            VmControlClient.Send(p.ControlSocket, "poweroff", CommandTimeout);
+            WaitForEnd(p, pr);
+        });
+    }
+
+    public IProgress SaveState()
+    {
+        Require("Cannot save the execution state as the machine is not running or paused", MachineState.Running, MachineState.Paused);
+        VmProcessInfo p = Process;
+        string file;
+        lock (_vbox.ApiLock)
+        {
+            Machine m = p.Session.LockedMachine ?? throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, "The VM session is gone");
+            Directory.CreateDirectory(m.SnapshotFolder);
+            file = m.ComposeSavedStateFilename();
+        }
+        _vbox.VmReportsState(_machineId, MachineState.Saving);
+        return Progress.Start("Saving the execution state of the virtual machine", Component, Iface, pr =>
+        {
+            string reply = VmControlClient.Send(p.ControlSocket, "savestate " + file, TimeSpan.FromMinutes(10));
+            if (!reply.StartsWith("ok", StringComparison.Ordinal))
+            {
+                lock (_vbox.ApiLock)
+                    if (_vbox.LiveStateOf(_machineId) == MachineState.Saving)
+                        _vbox.VmReportsState(_machineId, MachineState.Running);
+                throw Error(ResultCode.VBOX_E_VM_ERROR, $"Saving the state failed: {(reply.StartsWith("error: ", StringComparison.Ordinal) ? reply[7..] : reply)}");
+            }
+            pr.Report(90);
+            WaitForEnd(p, pr);
+            if (_vbox.LiveStateOf(_machineId) is null && !File.Exists(file))
+                throw Error(ResultCode.VBOX_E_FILE_ERROR, $"The VM process ended but '{file}' was not written");
+        });
+    }
+
+    /// <summary>Waits until the VM process has ended (its session is gone), up to a minute.</summary>
+    private void WaitForEnd(VmProcessInfo p, Progress pr)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromMinutes(1))
+        {
+            lock (_vbox.ApiLock)
+                if (!ReferenceEquals(_vbox.VmProcessOf(_machineId), p))
+                    return;
+            Thread.Sleep(10);
+        }
+        throw Error(ResultCode.VBOX_E_VM_ERROR, $"The VM process (pid {p.Pid}) did not end within a minute");
+    }
+
+    public void PutScancodes(IReadOnlyList<int> scancodes)
+    {
+        Require("Invalid machine state", MachineState.Running, MachineState.Paused);
+        if (scancodes.Count == 0)
+            return;
+        foreach (int c in scancodes)
+            if (c is < 0 or > 0xFF)
+                throw Error(ResultCode.E_INVALIDARG, $"Invalid scancode 0x{c:x} (a byte is expected)");
+        Command("keyboardputscancode " + string.Join(' ', scancodes.Select(c => c.ToString("x2"))));
+    }
+
+    public void SetLinkState(uint slot, bool connected)
+    {
+        Require("Invalid machine state", MachineState.Running, MachineState.Paused);
+        VmProcessInfo p = Process;
+        Machine m = p.Session.LockedMachine ?? throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, "The VM session is gone");
+        if (slot >= m.NetworkAdapterCount)
+            throw Error(ResultCode.E_INVALIDARG, $"Invalid network adapter slot {slot}");
+        if (!m.GetNetworkAdapter(slot).Enabled)
+            throw Error(ResultCode.VBOX_E_INVALID_OBJECT_STATE, $"Network adapter {slot + 1} is not enabled");
+        // The setting is kept (as VirtualBox keeps it), then the device is told.
+        m.SetCableConnectedAtRuntime(slot, connected);
+        Command($"setlinkstate {slot + 1} {(connected ? "on" : "off")}");
+    }
+
+    public byte[] TakeScreenshotPng(uint screen)
+    {
+        Require("Invalid machine state", MachineState.Running, MachineState.Paused);
+        string reply = Command($"screenshotpng {screen}");
+        try { return Convert.FromBase64String(reply); }
+        catch (FormatException) { throw Error(ResultCode.VBOX_E_VM_ERROR, "The VM process sent a malformed screenshot"); }
+    }
+}
