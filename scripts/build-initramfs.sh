@@ -39,6 +39,25 @@ case " $(cat /proc/cmdline) " in
       sleep 1
     done
     ;;
+  *" sbx.test=diskcounter "*)
+    # The counter kept on the disk (VM lifecycle proof, scripts/suites/svc-e2e.sh): sector 0 of
+    # /dev/sda holds "COUNT n". Every second the guest reads it past its page cache (O_DIRECT),
+    # writes the next count, then prints "COUNT i DISK j": after any save/restore the disk must be in
+    # step with the memory image, i.e. j = i - 1 on every line.
+    t=0
+    while [ ! -b /dev/sda ] && [ $t -lt 300 ]; do sleep 0.1; t=$((t + 1)); done
+    if [ ! -b /dev/sda ]; then echo "NO-DISK"; poweroff -f; fi
+    rd() { dd if=/dev/sda bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\000' | sed -n 's/^COUNT \([0-9]*\)$/\1/p'; }
+    i=$(rd); i=${i:-0}
+    echo "DISK-START $i"
+    while [ $i -lt 1000000 ]; do
+      j=$(rd)
+      i=$((i + 1))
+      printf 'COUNT %d\n' $i | dd of=/dev/sda bs=512 count=1 conv=sync oflag=direct 2>/dev/null
+      echo "COUNT $i DISK ${j:-none}"
+      sleep 1
+    done
+    ;;
 esac
 poweroff -f
 INIT
