@@ -54,3 +54,7 @@ public class DiskImageException : Exception
     public DiskImageException(string filePath, string problem, Exception? inner = null)
         : base($"{filePath}: {problem}", inner) => FilePath = filePath;
 }
+
+/// <summary>The image is locked by another open (e.g. a running VM holds it for writing).</summary>
+public sealed class DiskImageLockedException(string filePath, string problem, Exception? inner = null)
+    : DiskImageException(filePath, problem, inner);
