@@ -147,9 +147,9 @@ internal abstract class DiskImageBase : IDiskImage
         }
         catch (IOException e) when (e.HResult == 32 || e.Message.Contains("being used by another process", StringComparison.Ordinal))
         {
-            throw new DiskImageLockedException(path,
+            throw new DiskImageException(path,
                 readOnly ? "the image is locked for writing by another process or handle"
-                         : "the image is in use by another process or handle (locked)", e);
+                         : "the image is in use by another process or handle (locked)", e) { Locked = true };
         }
         catch (IOException e)
         {

@@ -28,8 +28,7 @@ public sealed class StorageMediumBackend : IMediumBackend
     private static T Wrap<T>(Func<T> f)
     {
         try { return f(); }
-        catch (DiskImageLockedException e) { throw new MediumBackendException(e.Message, e) { InUse = true }; }
-        catch (DiskImageException e) { throw new MediumBackendException(e.Message, e); }
+        catch (DiskImageException e) { throw new MediumBackendException(e.Message, e) { InUse = e.Locked }; }
         catch (IOException e) { throw new MediumBackendException(e.Message, e); }
         catch (UnauthorizedAccessException e) { throw new MediumBackendException(e.Message, e); }
     }
