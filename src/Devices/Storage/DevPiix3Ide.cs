@@ -38,12 +38,12 @@ public sealed class DevPiix3Ide : PdmDevice
     /// <summary>The PCI function: identity, IDE timing registers, BAR4 and the decode gates.</summary>
     private sealed class IdeFunction : PciFunction
     {
-        private readonly DevPiix3Ide _dev;
+        private readonly bool _ich;
 
-        public IdeFunction(DevPiix3Ide dev, string type, ushort deviceId, byte revision)
+        public IdeFunction(string type, ushort deviceId, byte revision)
             : base(type + " IDE", 0x8086, deviceId, 0x01, 0x01, 0x80, revision)
         {
-            _dev = dev;
+            _ich = type == "ICH6";
             SetHeaderType(0x00);
             Set16(CfgStatus, 0x0280);      // fast back-to-back capable, medium DEVSEL timing
             SetWritable(0x40, 4);          // IDETIM primary/secondary
@@ -60,6 +60,9 @@ public sealed class DevPiix3Ide : PdmDevice
             for (int o = 0x40; o < 0x58; o++) Set8(o, 0);
             Set16(0x40, 0x8000);
             Set16(0x42, 0x8000);
+            // ICH: the BIOS reports 80-conductor cables on both channels (IDE I/O configuration bits 4-7),
+            // which is what the disks' IDENTIFY word 93 says too.
+            if (_ich) Set8(0x54, 0xF0);
             if (busMaster)
             {
                 AssignBar(4, BusMasterBase);
@@ -130,7 +133,7 @@ public sealed class DevPiix3Ide : PdmDevice
             foreach (var d in _disks) d?.Dispose();
             throw;
         }
-        _fn = new IdeFunction(this, ControllerType, deviceId, revision);
+        _fn = new IdeFunction(ControllerType, deviceId, revision);
         for (int ch = 0; ch < 2; ch++)
             _channels[ch] = new AtaChannel(ch, drives[2 * ch], drives[2 * ch + 1], ctx.IsaIrq(14 + ch), ctx.Memory);
         if (BusMaster) _fn.DefineIoBar(4, 16, new BusMasterPorts(this), ctx.Lock);

@@ -100,6 +100,7 @@ public sealed class IdeTests : IDisposable
         Assert.Equal(0x8000_8000u, m.PciRead(1, 1, 0x40));                    // both channels decode
         Assert.Equal(5u, m.PciRead(1, 1, 0x04) & 5);                          // I/O space and bus master on
         Assert.Equal(0x80u, m.PciRead(1, 0, 0x0C) >> 16 & 0x80);              // 00:01.0 is multi-function
+        Assert.Equal(type == "ICH6" ? 0xF0u : 0u, m.PciRead(1, 1, 0x54) & 0xFF);  // ICH: 80-conductor cables reported
         // BAR4 sizes as 16 ports.
         m.PciWrite(1, 1, 0x20, 4, 0xFFFF_FFFF);
         Assert.Equal(0xFFFF_FFF1u, m.PciRead(1, 1, 0x20));
