@@ -12,6 +12,8 @@
 #                prints "DISK-DONE"; "DISK-FAIL <why>" on errors; the kernel's ata/sd lines as "KMSG ..."
 #   diskcounter  like counter, and writes the line "DISKCOUNT <i>" into sector 0 of /dev/sda (fsync'ed)
 #                every second, so the host can read the last count from the image
+#   diskbench    reads the first 64 MiB of /dev/sda, then writes 64 MiB after them (synced), each with
+#                busybox dd, and prints "DISKBENCH read|write <bytes> <seconds>" from /proc/uptime
 # Usage: build-initramfs.sh [--modules MODDIR NAME[,NAME...]] OUT.cpio.gz
 #   MODDIR is a kernel's lib/modules/<version> tree (scripts/fetch-guest.sh keeps Debian's in
 #   .cache/guest/modules); each NAME is loaded after the modules it depends on (the "depends=" field of
@@ -139,6 +141,19 @@ case " $(cat /proc/cmdline) " in
     ;;
   *" sbx.test=disk "*)
     disk_test
+    ;;
+  *" sbx.test=diskbench "*)
+    if wait_disk; then
+      t0=$(cut -d' ' -f1 /proc/uptime)
+      dd if=/dev/sda of=/dev/null bs=1M count=64 2>/dev/null
+      t1=$(cut -d' ' -f1 /proc/uptime)
+      dd if=/dev/zero of=/dev/sda bs=1M count=64 seek=64 conv=fsync 2>/dev/null
+      t2=$(cut -d' ' -f1 /proc/uptime)
+      echo "DISKBENCH read 67108864 $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+      echo "DISKBENCH write 67108864 $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')"
+    else
+      echo "DISK-FAIL no /dev/sda"
+    fi
     ;;
   *" sbx.test=diskcounter "*)
     wait_disk || echo "DISK-FAIL no /dev/sda"
