@@ -674,6 +674,36 @@ public sealed class IdeTests : IDisposable
     }
 
     [Fact]
+    public void RandomAccessesFromAHostileGuestNeverThrow()
+    {
+        string path = RawDisk("d.img", 512);
+        using var m = new TestMachine(Config(disks: [Disk(path), Disk(RawDisk("s.img", 64), 0, 1), Disk(RawDisk("t.img", 64), 1, 0)]));
+        var rng = new Random(12345);
+        ushort[] ports = [0x1F0, 0x1F1, 0x1F2, 0x1F3, 0x1F4, 0x1F5, 0x1F6, 0x1F7, 0x3F6, 0x170, 0x172, 0x176, 0x177, 0x376,
+                          Bm, Bm + 2, Bm + 4, Bm + 6, Bm + 8, Bm + 10, Bm + 12];
+        byte[] commands = [0x20, 0x24, 0x29, 0x30, 0x34, 0x39, 0x40, 0x91, 0xC4, 0xC5, 0xC6, 0xC8, 0xCA, 0x25, 0x35, 0xE5, 0xE6, 0xEC, 0xEF, 0x90, 0x00];
+        for (int i = 0; i < 200_000; i++)
+        {
+            ushort port = ports[rng.Next(ports.Length)];
+            int size = rng.Next(3) switch { 0 => 1, 1 => 2, _ => 4 };
+            switch (rng.Next(6))
+            {
+                case 0: m.Vm.Ports.Read(port, size); break;
+                case 1: m.Vm.Ports.Write(port, size, (uint)rng.Next()); break;
+                case 2: m.Out8((ushort)(port < 0x200 ? (port & ~7) | 7 : 0x1F7), commands[rng.Next(commands.Length)]); break;
+                case 3: m.PciWrite(1, 1, rng.Next(0x60) & ~3, 4, (uint)rng.Next()); break;
+                case 4: m.Vm.Pdm.GuestMemory.Write(((ulong)rng.Next(0x80000) & ~7ul) | (rng.Next(2) == 0 ? 0ul : 0x100000ul), BitConverter.GetBytes(rng.NextInt64())); break;   // PRD tables and buffers anywhere in RAM
+                default: for (int k = 0; k < 300; k++) m.In16(0x1F0); break;
+            }
+            if (i % 50_000 == 0) m.Vm.Pdm.Reset();
+        }
+        // Afterwards a reset brings the controller back to a working state.
+        m.Vm.Pdm.Reset();
+        Lba28(m, 0x20, 7, 1);
+        Assert.Equal(0x58, m.In8(StatCmd));
+    }
+
+    [Fact]
     public void CfgmErrorsNameThePlace()
     {
         var e = Assert.ThrowsAny<Exception>(() => new TestMachine(Config("SATA", true, Disk(RawDisk("d.img", 64)))));
