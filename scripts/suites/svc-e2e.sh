@@ -91,7 +91,7 @@ guest=$("$root/scripts/fetch-guest.sh") || { echo "svc-e2e: could not fetch the 
 mkdir -p "$VBOX_USER_HOME"
 "$vbm" setproperty machinefolder "$work/vms" >/dev/null
 uuid=$("$vbm" createvm --name proof --register | sed -n 's/^UUID: //p')
-"$vbm" modifyvm proof --memory 128 --hwvirtex off --boot-kernel "$guest/vmlinux" --boot-initrd "$guest/initramfs.cpio.gz" \
+"$vbm" modifyvm proof --memory 128 --hwvirtex off --boot-kernel "$guest/vmlinux" --boot-initrd "$guest/initramfs-ata.cpio.gz" \
   --boot-cmdline "console=ttyS0 quiet panic=-1 sbx.test=diskcounter" --uart1 0x3f8 4 --uart-mode1 file "$serial" >/dev/null &&
 "$vbm" createmedium disk --filename "$vmdir/proof.vdi" --size 8 --format VDI >/dev/null 2>&1 &&
 "$vbm" storagectl proof --name IDE --add ide --controller PIIX4 >/dev/null &&

@@ -1,6 +1,7 @@
 using SharpBox.Devices.Input;
 using SharpBox.Devices.Pc;
 using SharpBox.Devices.Serial;
+using SharpBox.Devices.Storage;
 using SharpBox.Vmm.Pdm;
 
 namespace SharpBox.Devices;
@@ -28,6 +29,7 @@ public static class Builtins
         r.Add(new("hpet", 15, "HPET", c => new DevHpet(c)));
         r.Add(new("fwcfg", 16, "QEMU fw_cfg", c => new DevFwCfg(c)));
         r.Add(new("serial", 20, "16550A UART", c => new DevSerial(c)));
+        r.Add(new("piix3ide", 25, "PIIX IDE controller", c => new DevPiix3Ide(c)));
         r.Add(new("debugexit", 30, "debug-exit port", c => new DevDebugExit(c)));
         r.Add(new("bootmarker", 31, "boot-time marker port", c => new DevBootMarker(c)));
         r.Add(new("pcfirmware", 100, "direct kernel boot firmware", c => new DevPcFirmware(c)));

@@ -1,3 +1,4 @@
+using SharpBox.Devices.Storage;
 using SharpBox.Vmm.Cfgm;
 using SharpBox.Vmm.Em;
 
@@ -5,6 +6,26 @@ namespace SharpBox.Devices;
 
 /// <summary>A serial port as VBoxManage's --uart/--uart-mode describe it.</summary>
 public sealed record UartConfig(ushort IoBase, int Irq, string Mode, string? Location);
+
+/// <summary>
+/// A hard disk on the IDE controller: channel 0/1 (primary/secondary, VirtualBox's port), device 0/1
+/// (master/slave), the image to open (the current image of a snapshot chain) and its parents as the
+/// media registry lists them, nearest first.
+/// </summary>
+public sealed record IdeDiskConfig(int Channel, int Device, string Path, string? Format, bool ReadOnly = false)
+{
+    public IReadOnlyList<DiskImageRef> Parents { get; init; } = [];
+    public Guid Uuid { get; init; }
+    public bool NonRotational { get; init; }
+}
+
+/// <summary>The IDE controller: PIIX3, PIIX4 or ICH6 (VirtualBox's controller types of the IDE bus).</summary>
+public sealed record IdeControllerConfig(string Type, string Name)
+{
+    public IReadOnlyList<IdeDiskConfig> Disks { get; init; } = [];
+    /// <summary>Bus-master DMA (BAR4); off leaves the guest on PIO.</summary>
+    public bool BusMaster { get; init; } = true;
+}
 
 /// <summary>The machine settings the VM process turns into CFGM (from the .vbox through Main, or from a test).</summary>
 public sealed record PcMachineConfig
@@ -29,6 +50,8 @@ public sealed record PcMachineConfig
     public bool TripleFaultReset { get; init; }
     /// <summary>The effective paravirtualization provider (none, minimal, kvm, hyperv): CFGM /GIM/Provider.</summary>
     public string ParavirtProvider { get; init; } = "None";
+    /// <summary>The IDE controller and its disks (none: the machine has no disk controller).</summary>
+    public IdeControllerConfig? Ide { get; init; }
 }
 
 /// <summary>
@@ -82,6 +105,7 @@ public static class PcConfig
             lun.SetString("Mode", u.Mode);
             if (u.Location is not null) lun.SetString("Location", u.Location);
         }
+        if (m.Ide is { } ide) AddIde(dev, ide);
         if (m.DebugExitPort is ushort dbg) Add("debugexit", c => c.SetInteger("IOBase", dbg));
         Add("bootmarker");
         Add("pcfirmware", c =>
@@ -94,5 +118,36 @@ public static class PcConfig
             c.SetBool("Acpi", m.Acpi);
         });
         return root;
+    }
+
+    /// <summary>A hard disk's LUN Config node on its own (for reopening images while the VM runs).</summary>
+    public static CfgmNode IdeLunConfig(IdeDiskConfig d)
+    {
+        var cfg = CfgmNode.CreateRoot().InsertNode("LUN").InsertNode("Config");
+        FillLun(cfg, d);
+        return cfg;
+    }
+
+    private static void FillLun(CfgmNode cfg, IdeDiskConfig d)
+    {
+        cfg.SetString("Type", "HardDisk");
+        DrvDisk.Describe(cfg, d.Path, d.Format, d.ReadOnly, d.Parents);
+        if (d.Uuid != Guid.Empty) cfg.SetString("Uuid", d.Uuid.ToString());
+        cfg.SetBool("NonRotational", d.NonRotational);
+    }
+
+    private static void AddIde(CfgmNode devices, IdeControllerConfig ide)
+    {
+        var node = devices.GetOrCreateChild("piix3ide").InsertNode("0");
+        node.InsertNode("Config").SetString("Type", ide.Type).SetBool("BusMaster", ide.BusMaster);
+        foreach (var d in ide.Disks)
+        {
+            if (d.Channel is < 0 or > 1 || d.Device is < 0 or > 1)
+                throw new CfgmException($"IDE controller '{ide.Name}': port {d.Channel} device {d.Device} does not exist (ports 0-1, devices 0-1)");
+            int lun = d.Channel * 2 + d.Device;
+            if (node.GetChild($"LUN#{lun}") is not null)
+                throw new CfgmException($"IDE controller '{ide.Name}': port {d.Channel} device {d.Device} has two disks");
+            FillLun(node.InsertNode($"LUN#{lun}").InsertNode("Config"), d);
+        }
     }
 }

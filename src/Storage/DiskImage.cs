@@ -89,6 +89,14 @@ public static class DiskImage
         => OpenChain(path, null, readOnly, resolveParent, new List<string>());
 
     /// <summary>
+    /// Opens an image read-only without taking its lock, to read its header facts while another
+    /// process (a running VM) holds it for writing. What it reads may be stale a moment later; never
+    /// use it for data.
+    /// </summary>
+    public static IDiskImage OpenUnlocked(string path, Func<Guid, string?>? resolveParent = null)
+        => DiskImageBase.WithoutLocks(() => Open(path, readOnly: true, resolveParent));
+
+    /// <summary>
     /// Opens an image that must be of <paramref name="format"/> (as the media registry records it):
     /// a file of another format is refused, naming what is wrong with it as a <paramref name="format"/> image.
     /// </summary>

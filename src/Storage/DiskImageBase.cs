@@ -101,10 +101,32 @@ internal abstract class DiskImageBase : IDiskImage
 
     // ---- file helpers shared by the formats ----
 
+    /// <summary>Set while <see cref="DiskImage.OpenUnlocked"/> opens an image: read-only opens take no lock.</summary>
+    [ThreadStatic] private static bool t_unlocked;
+
+    internal static T WithoutLocks<T>(Func<T> open)
+    {
+        bool was = t_unlocked;
+        t_unlocked = true;
+        try { return open(); }
+        finally { t_unlocked = was; }
+    }
+
     internal static SafeFileHandle OpenFile(string path, bool readOnly)
     {
         if (Directory.Exists(path))
             throw new DiskImageException(path, "is a folder, not a disk image");
+        if (readOnly && t_unlocked && OperatingSystem.IsLinux())
+        {
+            // A plain open(2): .NET's FileShare would take a shared flock, which a writer's lock refuses.
+            int fd = SharpBox.Runtime.Posix.Open(path, SharpBox.Runtime.Posix.O_RDONLY | SharpBox.Runtime.Posix.O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                throw new DiskImageException(path, errno == SharpBox.Runtime.Posix.ENOENT ? "file not found" : $"cannot open (errno {errno})");
+            }
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
         try
         {
             return File.OpenHandle(path, FileMode.Open,
@@ -127,7 +149,7 @@ internal abstract class DiskImageBase : IDiskImage
         {
             throw new DiskImageException(path,
                 readOnly ? "the image is locked for writing by another process or handle"
-                         : "the image is in use by another process or handle (locked)", e);
+                         : "the image is in use by another process or handle (locked)", e) { Locked = true };
         }
         catch (IOException e)
         {

@@ -53,4 +53,8 @@ public class DiskImageException : Exception
     public string FilePath { get; }
     public DiskImageException(string filePath, string problem, Exception? inner = null)
         : base($"{filePath}: {problem}", inner) => FilePath = filePath;
+
+    /// <summary>The image is locked by another open (e.g. a running VM holds it for writing).</summary>
+    public bool Locked { get; init; }
 }
+

@@ -382,6 +382,10 @@ internal sealed class VdiImage : DiskImageBase, IUuidHeader
         _map[block] = slot;
         WriteMapEntry(block);
         _allocated++;
+        // The allocated count goes out with the map entry: a VM process killed before its next flush
+        // leaves an image that qemu-img check (which compares the count with the map) still accepts.
+        PutU32(OffCBlocksAllocated, _allocated);
+        WriteAt(_file, Path, _header.AsSpan(OffCBlocksAllocated, 4), OffCBlocksAllocated);
         _headerDirty = true;
     }
 

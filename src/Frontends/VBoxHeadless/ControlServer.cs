@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using SharpBox.Devices.Input;
 using SharpBox.Devices.Pc;
+using SharpBox.Devices.Storage;
 using SharpBox.Vmm.Em;
 
 namespace SharpBox.Frontends.VBoxHeadless;
@@ -11,7 +12,9 @@ namespace SharpBox.Frontends.VBoxHeadless;
 /// line ("ok ..." or "error: ..."). VBoxSVC will drive running VMs through it (a later issue); tests
 /// and scripts use it now. Commands: status, pause, resume, reset, poweroff, acpipowerbutton,
 /// savestate [PATH] (save, then power off), savestate-continue PATH (save and keep running),
-/// keyboardputscancode HEX... (set-1 scancodes), setlinkstate N on|off, screenshotpng.
+/// keyboardputscancode HEX... (set-1 scancodes), setlinkstate N on|off, screenshotpng,
+/// disks-close (paused VM: flush and close the disk images, so VBoxSVC can build an online snapshot's
+/// differencing images over them) and disks-open (open the images the settings name now).
 /// </summary>
 public sealed class ControlServer : IDisposable
 {
@@ -85,8 +88,26 @@ public sealed class ControlServer : IDisposable
                 await Request(VmRequestKind.Pause);
                 return "ok";
             case "resume":
+                if (_vm.Pdm.Find<DevPiix3Ide>() is { DisksClosed: true })
+                    return "error: the disk images are closed (disks-open first)";
                 await Request(VmRequestKind.Resume);
                 return "ok";
+            case "disks-close":
+                {
+                    if (_vm.State != VmState.Suspended) return $"error: the VM must be paused to close its disk images (it is {_vm.State})";
+                    var ide = _vm.Pdm.Find<DevPiix3Ide>();
+                    return $"ok {ide?.CloseDisks() ?? 0} closed";
+                }
+            case "disks-open":
+                {
+                    var ide = _vm.Pdm.Find<DevPiix3Ide>();
+                    if (ide is null) return "ok 0 opened";
+                    if (!ide.DisksClosed) return "error: the disk images are open";
+                    if (DiskLuns is null) return "error: the machine's settings are not available";
+                    var luns = await Task.Run(DiskLuns);
+                    var opened = await Task.Run(() => ide.OpenDisks(luns));
+                    return $"ok {opened.Count} opened";
+                }
             case "reset":
                 _vm.RequestReset("reset requested through the control socket");
                 return "ok";
@@ -138,9 +159,12 @@ public sealed class ControlServer : IDisposable
             case "screenshotpng":
                 return "error: the VM has no display (no graphics device is emulated yet)";
             default:
-                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE, keyboardputscancode HEX..., setlinkstate N on|off, screenshotpng, debugvm info|osdetect|dumpvmcore|disasm ...)";
+                return $"error: unknown command '{parts[0]}' (status, pause, resume, reset, poweroff, acpipowerbutton, savestate [FILE], savestate-continue FILE, keyboardputscancode HEX..., setlinkstate N on|off, screenshotpng, disks-close, disks-open, debugvm info|osdetect|dumpvmcore|disasm ...)";
         }
     }
+
+    /// <summary>The disks' LUN configurations from the machine's current settings (for disks-open).</summary>
+    public Func<IReadOnlyList<SharpBox.Vmm.Cfgm.CfgmNode?>>? DiskLuns { get; set; }
 
     /// <summary>DBGF's command handler (info items, osdetect, dumpvmcore, disasm); throws ArgumentException for bad commands.</summary>
     public Func<string, string>? DebugCommand { get; set; }

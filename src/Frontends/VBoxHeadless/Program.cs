@@ -149,8 +149,9 @@ public static class Program
                 if (stateFile.Length > 0 && !File.Exists(stateFile))
                     throw new IOException($"the saved state file '{stateFile}' of the machine is missing (VBoxManage discardstate drops it)");
                 restore = stateFile.Length > 0 ? stateFile : null;
-                var config = MachineSettings.Read(machine);
+                var config = MachineSettings.Read(machine, log.Write);
                 log.Write($"Machine: {MachineSettings.Describe(config)}");
+                foreach (var line in MachineSettings.DescribeStorage(config)) log.Write(line);
                 var engine = EngineSelection.Choose(new HmSettings(
                     machine.GetHWVirtExProperty(HWVirtExPropertyType.Enabled), machine.GetHWVirtExProperty(HWVirtExPropertyType.NestedPaging),
                     machine.GetHWVirtExProperty(HWVirtExPropertyType.VPID), machine.GetHWVirtExProperty(HWVirtExPropertyType.LargePages),
@@ -203,7 +204,11 @@ public static class Program
                 try
                 {
                     string socket = controlSocket ?? link.DefaultControlSocket();
-                    control = new ControlServer(socket, vm, link.ComposeSavedStateFilename) { DebugCommand = debugger.Command };
+                    control = new ControlServer(socket, vm, link.ComposeSavedStateFilename)
+                    {
+                        DebugCommand = debugger.Command,
+                        DiskLuns = () => DiskLuns(machine),
+                    };
                     log.Write($"Control socket: {socket}");
                     link.Register(socket, restore is not null ? MachineState.Restoring : MachineState.Starting);
                     var end = vm.Run(restore);
@@ -233,6 +238,15 @@ public static class Program
                 }
             }
         }
+    }
+
+    /// <summary>The LUN configurations of the machine's IDE disks as its settings say now (for disks-open).</summary>
+    private static IReadOnlyList<SharpBox.Vmm.Cfgm.CfgmNode?> DiskLuns(IMachine machine)
+    {
+        var luns = new SharpBox.Vmm.Cfgm.CfgmNode?[4];
+        if (MachineSettings.ReadStorage(machine, _ => { }) is { } ide)
+            foreach (var d in ide.Disks) luns[d.Channel * 2 + d.Device] = PcConfig.IdeLunConfig(d);
+        return luns;
     }
 
     private static string Flatten(Exception e)

@@ -36,4 +36,9 @@ public interface IMediumBackend
 public sealed class MediumBackendException : Exception
 {
     public MediumBackendException(string message, Exception? inner = null) : base(message, inner) { }
+
+    /// <summary>The image exists but another process holds it locked (a running VM writing to it).</summary>
+    public bool InUse { get; init; }
+    /// <summary>For an image in use: its header facts, read without the lock (null if unreadable).</summary>
+    public MediumImageInfo? InUseInfo { get; init; }
 }

@@ -287,9 +287,10 @@ internal sealed partial class Machine
     }
 
     /// <summary>
-    /// A snapshot of a running VM (this is the VM session's machine): the VM is paused (unless live),
-    /// its state saved into the snapshot folder while it goes on, the settings and differencing images
-    /// recorded, and the VM resumed.
+    /// A snapshot of a running VM (this is the VM session's machine): the VM is paused, its state saved
+    /// into the snapshot folder, its disk images closed while the settings and differencing images are
+    /// recorded and then reopened (now the new differencing images), and the VM resumed. A live take
+    /// differs only in the state reported meanwhile (LiveSnapshotting).
     /// </summary>
     private TakeSnapshotResult TakeSnapshotOnline(string name, string description, bool pause)
     {
@@ -307,7 +308,9 @@ internal sealed partial class Machine
             bool paused = false;
             try
             {
-                if (pause && before == MachineState.Running)
+                // Paused also for --live: the saved state and the disks' switch to new differencing
+                // images must be at the same instant (the save itself stops the VM anyway).
+                if (before == MachineState.Running)
                 {
                     Expect(VmControlClient.Send(p.ControlSocket, "pause", TimeSpan.FromSeconds(60)), "pause");
                     paused = true;
@@ -315,15 +318,26 @@ internal sealed partial class Machine
                 pr.Report(10);
                 Expect(VmControlClient.Send(p.ControlSocket, "savestate-continue " + stateFile, TimeSpan.FromMinutes(10)), "save the state");
                 pr.Report(80);
-                lock (_vbox.ApiLock)
+                // The VM holds its images locked: it closes them while the differencing images are
+                // made over them, then opens what the settings name (the new ones, or the old ones
+                // again if recording the snapshot failed).
+                Expect(VmControlClient.Send(p.ControlSocket, "disks-close", TimeSpan.FromMinutes(2)), "close its disk images");
+                try
                 {
-                    Transaction(created =>
+                    lock (_vbox.ApiLock)
                     {
-                        created.Add(stateFile);
-                        RecordSnapshot(snapshotId, name, description, StoredPath(stateFile), created);
-                        return 0;
-                    });
-                    _vbox.Fire(VBoxEventType.SnapshotTaken, _id, snapshotId: snapshotId);
+                        Transaction(created =>
+                        {
+                            created.Add(stateFile);
+                            RecordSnapshot(snapshotId, name, description, StoredPath(stateFile), created);
+                            return 0;
+                        });
+                        _vbox.Fire(VBoxEventType.SnapshotTaken, _id, snapshotId: snapshotId);
+                    }
+                }
+                finally
+                {
+                    Expect(VmControlClient.Send(p.ControlSocket, "disks-open", TimeSpan.FromMinutes(2)), "open its disk images again");
                 }
             }
             finally

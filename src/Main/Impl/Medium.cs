@@ -264,6 +264,15 @@ internal sealed class Medium : IMedium
                 _lastError = "";
             }
         }
+        catch (MediumBackendException e) when (e.InUse)
+        {
+            // A running VM holds the image for writing (VirtualBox shows such media "locked write");
+            // its facts were read without the lock.
+            _state = MediumState.LockedWrite;
+            _lastError = "";
+            if (e.InUseInfo is { } info && (info.Uuid == Guid.Empty || info.Uuid == Id))
+                _info = info;
+        }
         catch (MediumBackendException e)
         {
             _state = MediumState.Inaccessible;

@@ -28,19 +28,42 @@ public sealed class StorageMediumBackend : IMediumBackend
     private static T Wrap<T>(Func<T> f)
     {
         try { return f(); }
-        catch (DiskImageException e) { throw new MediumBackendException(e.Message, e); }
+        catch (DiskImageException e) { throw new MediumBackendException(e.Message, e) { InUse = e.Locked }; }
         catch (IOException e) { throw new MediumBackendException(e.Message, e); }
         catch (UnauthorizedAccessException e) { throw new MediumBackendException(e.Message, e); }
     }
 
     private static void Wrap(Action a) => Wrap(() => { a(); return 0; });
 
-    public MediumImageInfo Probe(string path, Func<Guid, string?> resolveParent) => Wrap(() =>
+    public MediumImageInfo Probe(string path, Func<Guid, string?> resolveParent)
     {
-        using IDiskImage image = DiskImage.Open(path, readOnly: true);
+        try
+        {
+            return Wrap(() =>
+            {
+                using IDiskImage image = DiskImage.Open(path, readOnly: true);
+                return ToInfo(image);
+            });
+        }
+        catch (MediumBackendException e) when (e.InUse)
+        {
+            // A running VM holds it: the facts come from a read without the lock.
+            MediumImageInfo? info = null;
+            try
+            {
+                using IDiskImage image = DiskImage.OpenUnlocked(path);
+                info = ToInfo(image);
+            }
+            catch (DiskImageException) { }
+            throw new MediumBackendException(e.Message, e.InnerException) { InUse = true, InUseInfo = info };
+        }
+    }
+
+    private static MediumImageInfo ToInfo(IDiskImage image)
+    {
         DiskImageInfo info = DiskImage.GetInfo(image);
         return new MediumImageInfo(info.FormatName, info.Uuid, info.ParentUuid, info.LogicalSize, info.AllocatedSize, (MainVariant)(int)info.MediumVariant);
-    });
+    }
 
     public void CreateBase(string path, string format, long logicalSize, MainVariant variant, Guid uuid, Action<int> progress) => Wrap(() =>
     {
