@@ -87,6 +87,16 @@ if [ -f /lib/modules/load-order ]; then
     insmod "/lib/modules/$m.ko" || echo "MODULE-FAIL $m"
   done < /lib/modules/load-order
 fi
+# An orderly power-off on the ACPI power button (VBoxManage controlvm acpipowerbutton) when the image
+# carries the button and evdev modules: one event from the "Power Button" input device ends the guest.
+for ev in /sys/class/input/event*; do
+  [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ] || continue
+  node=/dev/input/${ev##*/}
+  (
+    t=0; while [ ! -c "$node" ] && [ $t -lt 50 ]; do sleep 0.1; t=$((t + 1)); done
+    dd if="$node" bs=24 count=1 of=/dev/null 2>/dev/null && echo "POWER-BUTTON: powering off" && sync && poweroff -f
+  ) &
+done
 # Boot complete: the boot-marker port logs the guest boot time (value 123 at port 0x3f0).
 printf '\173' | dd of=/dev/port bs=1 seek=1008 count=1 2>/dev/null
 read up rest < /proc/uptime
@@ -162,7 +172,11 @@ case " $(cat /proc/cmdline) " in
     # writes the next count (O_DIRECT), then prints "COUNT i DISK j": after any save/restore the disk
     # must be in step with the memory image, i.e. j = i - 1 on every line.
     if ! wait_disk; then echo "DISK-FAIL no /dev/sda"; poweroff -f; fi
-    rd() { dd if=/dev/sda bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\000' | sed -n 's/^COUNT \([0-9]*\)$/\1/p'; }
+    rd() { # the count on the disk: 0 for a blank sector, nothing if unreadable or not a count
+      dd if=/dev/sda of=/tmp/sector0 bs=512 count=1 iflag=direct 2>/dev/null || return
+      s=$(tr -d '\000' < /tmp/sector0)
+      if [ -z "$s" ]; then echo 0; else echo "$s" | sed -n 's/^COUNT \([0-9]*\)$/\1/p'; fi
+    }
     i=$(rd); i=${i:-0}
     echo "DISK-START $i"
     while [ $i -lt 1000000 ]; do

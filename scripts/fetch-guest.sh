@@ -7,7 +7,8 @@
 #     names the version);
 #   - the busybox initramfs (scripts/build-initramfs.sh): .cache/guest/initramfs.cpio.gz, whose /init
 #     prints "INIT-READY <uptime>" and powers off, and .cache/guest/initramfs-ata.cpio.gz, the same
-#     with the IDE disk drivers loaded (ata_piix, sd_mod and their dependencies).
+#     with the IDE disk drivers loaded (ata_piix, sd_mod and their dependencies) and the ACPI power
+#     button (button, evdev: /init powers off on controlvm acpipowerbutton).
 # Idempotent: an existing, complete download is reused. Prints the directory on success.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,8 +61,9 @@ fi
 if [ ! -s "$out/initramfs.cpio.gz" ] || [ "$root/scripts/build-initramfs.sh" -nt "$out/initramfs.cpio.gz" ]; then
   "$root/scripts/build-initramfs.sh" "$out/initramfs.cpio.gz"
 fi
-# The same with the IDE disk drivers (ata_piix, sd_mod and what they need): /dev/sda appears.
+# The same with the IDE disk drivers (ata_piix, sd_mod and what they need): /dev/sda appears; and the
+# ACPI power button (button, evdev).
 if [ ! -s "$out/initramfs-ata.cpio.gz" ] || [ "$root/scripts/build-initramfs.sh" -nt "$out/initramfs-ata.cpio.gz" ]; then
-  "$root/scripts/build-initramfs.sh" --modules "$out/modules/$(cat "$out/modules/.complete")" ata_piix,sd_mod "$out/initramfs-ata.cpio.gz"
+  "$root/scripts/build-initramfs.sh" --modules "$out/modules/$(cat "$out/modules/.complete")" ata_piix,sd_mod,button,evdev "$out/initramfs-ata.cpio.gz"
 fi
 echo "$out"

@@ -5,7 +5,8 @@
 #   start, pause (the counter stops), resume, racing clients, kill -9 of VBoxSVC (the VM goes on, the
 #   next VBoxSVC shows it running), savestate (the process exits, the .sav exists), start again (the
 #   counter goes on from where it was), online snapshots s1 and s2, poweroff, restore s1 and start (the
-#   guest goes on from s1 with s1's disk), kill -9 of the VM process (Aborted), delete s2 and s1 (merges).
+#   guest goes on from s1 with s1's disk), acpipowerbutton (the guest powers itself off), restore s2 and
+#   start, kill -9 of the VM process (Aborted), delete s2 and s1 (merges).
 # At every step the state is checked from a second client (scripts/suites/svc-watch.py, subscribed to
 # VBoxSVC's events over the socket) and from other VBoxManage processes (showvminfo, list runningvms);
 # the disk's contents are read from the host (clonemedium to raw) after each disk-changing step, and
@@ -121,6 +122,7 @@ vp=$(vm_pid)
 if wait_count 3 900; then ok "guest counts (COUNT 3 $((SECONDS - t0)) s after startvm)"
 else bad "boot" "no COUNT 3: $(tail -c 400 "$serial" | tr '\n' ' ')"; finish; fi
 check "the guest counts from a fresh disk" "$(grep -a DISK-START "$serial")" grep -qa '^DISK-START 0' "$serial"
+check "every count reaches the disk (COUNT i DISK i-1)" "" in_step 0
 
 echo "--- pause / resume"
 m=$(wmark)
@@ -254,6 +256,34 @@ check "the counter goes on from s1 (taken at COUNT $b1..$a1, went on with $first
 check "the disk is in step with s1's memory" "" in_step "$off"
 check "no new boot" "" bash -c "! tail -n +$((off + 1)) '$serial' | grep -qa 'INIT-READY\|DISK-START'"
 
+echo "--- acpipowerbutton: the guest powers itself off"
+m=$(wmark)
+out=$("$vbm" controlvm proof acpipowerbutton 2>&1); rc=$?
+check "controlvm acpipowerbutton" "exit $rc: $out" test $rc -eq 0
+t=0; while [ "$(vmstate)" != poweroff ] && [ $t -lt 60 ]; do sleep 0.5; t=$((t + 1)); done
+check "showvminfo: poweroff after the guest's own power-off" "VMState=$(vmstate)" test "$(vmstate)" = poweroff
+check "second client: PoweredOff event" "" expect PoweredOff "$m"
+check "the guest saw the button" "$(tail -c 300 "$serial" | tr '\n' ' ')" grep -qa "^POWER-BUTTON" "$serial"
+check "the VM process exits" "" gone "$vp"
+p=$(last_count)
+d=$(disk_count "$(current_image)")
+check "disk after the guest's power-off holds the last count ($d)" "disk '$d', serial COUNT $p" between "$d" "$p" $((p + 1))
+
+echo "--- restore s2 and start"
+out=$("$vbm" snapshot proof restore s2 2>&1); rc=$?
+check "snapshot restore s2" "exit $rc: $out" test $rc -eq 0
+d=$(disk_count "$(current_image)")
+check "the current disk is s2's ($d)" "disk '$d', s2 had '$k2'" same "$d" "$k2"
+m=$(wmark)
+"$vbm" startvm proof --type headless >/dev/null 2>&1; rc=$?
+check "startvm from s2" "exit $rc" test $rc -eq 0
+check "second client: Running event" "" expect Running "$m"
+vp=$(vm_pid)
+wait_lines 3 60
+first=$(counts | head -1 | awk '{print $2}')
+check "the counter goes on from s2 (taken at COUNT $b2..$a2, went on with $first)" "first COUNT '$first'" between "$first" $((b2 + 1)) $((a2 + 1))
+check "the disk is in step with s2's memory" "" in_step 0
+
 echo "--- kill -9 of the VM process"
 m=$(wmark)
 kill -9 "$vp"
@@ -284,7 +314,7 @@ check "nothing left in Snapshots/" "$left" test -z "$left"
 check "every image passes qemu-img check at the end" "" all_images_pass
 
 # The second client heard the whole life in order (a subsequence: it also hears transient states).
-want="Running Paused Running Saved Running PoweredOff Saved Running Aborted"
+want="Running Paused Running Saved Running PoweredOff Saved Running PoweredOff Saved Running Aborted"
 heard=$(sed -n 's/^STATE //p' "$watch" | tr '\n' ' ')
 check "the second client heard every state in order" "heard: $heard" \
   awk -v want="$want" -v heard="$heard" 'BEGIN { n = split(want, w, " "); m = split(heard, h, " "); j = 1; for (i = 1; i <= m && j <= n; i++) if (h[i] == w[j]) j++; exit !(j > n) }'
