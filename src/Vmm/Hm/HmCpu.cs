@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
 using SharpBox.Vmm.Cpum;
 using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Iem;
 
 namespace SharpBox.Vmm.Hm;
 
@@ -71,8 +72,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
             if (Volatile.Read(ref _stopRequest) != 0)
             {
                 Interlocked.Exchange(ref _stopRequest, 0);
-                DeliverInjectedInterrupt();
-                exit.Reason = VcpuExitReason.Stopped;
+                exit.Reason = DeliverInjectedInterrupt();
                 break;
             }
             if (Volatile.Read(ref _nmiRequests) != 0)
@@ -147,42 +147,40 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
 
     /// <summary>
     /// A stop can land between KVM_INTERRUPT and the entry that delivers it: the vector is then taken
-    /// from the interrupt controller but only queued in KVM, where neither <see cref="CpuContext"/> nor
-    /// the other engine can carry it. So before returning Stopped the queued interrupt is delivered:
-    /// one more entry with single-step on runs the guest into the handler's first instruction.
+    /// from the interrupt controller (IRR → ISR) but only queued in KVM, where neither
+    /// <see cref="CpuContext"/> nor the other engine can carry it. So before returning Stopped the
+    /// queued interrupt is delivered here, by the software CPU's event delivery on the current state
+    /// (IVT, IDT gates, stack switch, task gates, nested faults), as VirtualBox hands HM's pending
+    /// event to IEM. Single-stepping KVM into the handler does not do: the trap flag KVM sets for the
+    /// step is pushed with the interrupt frame, and the handler's IRET would then trap.
+    /// Returns Shutdown when the delivery triple-faults, else Stopped.
     /// </summary>
-    private void DeliverInjectedInterrupt()
+    private VcpuExitReason DeliverInjectedInterrupt()
     {
-        if (!_userIrqchip) return;
+        if (!_userIrqchip) return VcpuExitReason.Stopped;
         FinishIo();
         _v.GetVcpuEvents(out var ev);
-        if (ev.InterruptInjected == 0) return;
-        var saved = _debug;
-        var d = saved;
-        d.Control |= KvmConst.GuestDbgEnable | KvmConst.GuestDbgSingleStep;
-        _v.SetGuestDebug(in d);
-        bool kick = _v.KickPending;
-        _v.ClearKick();
-        try
-        {
-            for (int i = 0; i < 64; i++)
-            {
-                uint r = _v.Run();
-                _ioPending = false;
-                if (r == KvmExit.Io) { HandleIo(); continue; }
-                if (r == KvmExit.Mmio) { HandleMmio(); continue; }
-                if (r == KvmExit.Intr) continue;
-                break;   // the step's DEBUG exit (or anything else: the interrupt is delivered by then)
-            }
-            _halted = false;
-        }
-        finally
-        {
-            FinishIo();
-            _v.SetGuestDebug(in saved);
-            if (kick) _v.Kick();
-        }
+        if (ev.InterruptInjected == 0) return VcpuExitReason.Stopped;
+        var c = new CpuContext();
+        GetState(ref c);
+        var iem = _eventCpu ??= new IemCpu(new IemMachine(_bus, Model), CpuIndex);
+        try { iem.SetState(in c); }
+        catch (ArgumentException) { return VcpuExitReason.Stopped; }   // a state the software CPU refuses: leave it queued in KVM
+        iem.InstrRip = iem.Rip;
+        iem.DeliverException(ev.InterruptNr, 0, false, EventType.External);
+        if (iem.ShutdownPending) return VcpuExitReason.Shutdown;
+        var after = new CpuContext();
+        iem.GetState(ref after);
+        // Only what an event delivery changes; MSRs, FPU and the TSC stay KVM's own.
+        c.Gpr = after.Gpr; c.Rip = after.Rip; c.Rflags = after.Rflags; c.Seg = after.Seg;
+        c.Ldtr = after.Ldtr; c.Tr = after.Tr; c.Cr0 = after.Cr0; c.Cr3 = after.Cr3; c.Dr[7] = after.Dr[7];
+        c.InterruptShadow = false;
+        c.Halted = false;
+        SetState(in c);   // also drops the queued interrupt from KVM
+        return VcpuExitReason.Stopped;
     }
+
+    private IemCpu? _eventCpu;
 
     /// <summary>Lets KVM complete an instruction whose port/MMIO/MSR data we supplied, so state reads see it finished.</summary>
     private void FinishIo()
@@ -691,6 +689,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
 
     public void Dispose()
     {
+        _eventCpu?.Dispose();
         _v.Dispose();
         _wake.Dispose();
         _m.Forget(this);
