@@ -17,7 +17,7 @@ namespace SharpBox.Vmm.Hm;
 /// Nothing is allocated per exit.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposable
+public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, Dbgf.IVcpuStatistics, IDisposable
 {
     private readonly HmMachine _m;
     private readonly KvmVcpu _v;
@@ -37,7 +37,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
     private KvmGuestDebug _debug;
     private bool _singleStep;
     private bool _resumeOverHwBreakpoint;
-    private long _exits;
+    private long _exits, _ioExits, _mmioExits, _msrExits, _hltExits, _injected;
 
     public int CpuIndex { get; }
     public CpuModel Model => _m.Model;
@@ -89,7 +89,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
                     if (_v.ReadyForInterruptInjection)
                     {
                         int vector = _bus.AcknowledgeInterrupt(CpuIndex);
-                        if (vector >= 0) { _v.Interrupt(vector); _halted = false; }
+                        if (vector >= 0) { _v.Interrupt(vector); _halted = false; _injected++; }
                         _v.RequestInterruptWindow = false;
                     }
                     else _v.RequestInterruptWindow = true;
@@ -105,12 +105,13 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
             _exits++;
             switch (reason)
             {
-                case KvmExit.Io: HandleIo(); continue;
-                case KvmExit.Mmio: HandleMmio(); continue;
+                case KvmExit.Io: _ioExits++; HandleIo(); continue;
+                case KvmExit.Mmio: _mmioExits++; HandleMmio(); continue;
                 case KvmExit.Intr:
                 case KvmExit.IrqWindowOpen:
                     continue;
                 case KvmExit.Hlt:
+                    _hltExits++;
                     _halted = true;
                     continue;
                 case KvmExit.SetTpr:
@@ -118,10 +119,12 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
                     _bus.WriteCr8(CpuIndex, _lastCr8);
                     continue;
                 case KvmExit.X86Rdmsr:
+                    _msrExits++;
                     _v.MsrError = _bus.TryReadMsr(CpuIndex, _v.MsrIndex, out _v.MsrData) ? (byte)0 : (byte)1;
                     _ioPending = true;
                     continue;
                 case KvmExit.X86Wrmsr:
+                    _msrExits++;
                     _v.MsrError = _bus.TryWriteMsr(CpuIndex, _v.MsrIndex, _v.MsrData) ? (byte)0 : (byte)1;
                     _ioPending = true;
                     continue;
@@ -680,6 +683,17 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
     }
 
     /// <summary>A short register summary for logs.</summary>
+    public void CollectStatistics(List<(string Name, long Value, string Unit, string Description)> into)
+    {
+        string p = $"/HM/CPU{CpuIndex}/";
+        into.Add((p + "Exits", Volatile.Read(ref _exits), "times", "KVM_RUN returns"));
+        into.Add((p + "ExitIo", Volatile.Read(ref _ioExits), "times", "port I/O exits (KVM_EXIT_IO)"));
+        into.Add((p + "ExitMmio", Volatile.Read(ref _mmioExits), "times", "MMIO exits (KVM_EXIT_MMIO)"));
+        into.Add((p + "ExitMsr", Volatile.Read(ref _msrExits), "times", "MSR accesses served in user space"));
+        into.Add((p + "ExitHlt", Volatile.Read(ref _hltExits), "times", "HLT exits"));
+        into.Add((p + "InjectedInterrupts", Volatile.Read(ref _injected), "times", "vectors injected with KVM_INTERRUPT"));
+    }
+
     public string Describe()
     {
         var c = new CpuContext();
