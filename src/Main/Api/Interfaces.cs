@@ -233,6 +233,16 @@ public interface IMachineDebugger
     void InjectNMI();
     /// <summary>Counters as XML (VirtualBox's getStats layout); pattern: globs separated by |, empty for all.</summary>
     string GetStats(string pattern, bool withDescriptions);
+    /// <summary>The engine running the vCPUs: Emulated (software CPU) or NativeApi (KVM).</summary>
+    VMExecutionEngine ExecutionEngine { get; }
+    /// <summary>Nested paging (EPT/NPT) in effect: the host's KVM module reports it active (false on the software CPU or when the module does not say).</summary>
+    bool HWVirtExNestedPagingEnabled { get; }
+    bool HWVirtExVPIDEnabled { get; }
+    bool HWVirtExUXEnabled { get; }
+    /// <summary>SharpBox: guest RAM is backed by 2 MiB host pages where the host allows (--large-pages on the KVM engine).</summary>
+    bool HWVirtExLargePagesEnabled { get; }
+    /// <summary>SharpBox: the engine facts as the VM process reports them, "key=value" per line (engine, nestedpaging, vpid, unrestricted, largepages: on/off/unknown; reason).</summary>
+    string EngineInfo { get; }
 }
 
 /// <summary>

@@ -449,6 +449,27 @@ internal sealed class VmMachineDebugger : IMachineDebugger
 
     public void InjectNMI() => Command("injectnmi");
 
+    private Dictionary<string, string> EngineFacts()
+    {
+        var d = new Dictionary<string, string>();
+        foreach (string line in Command("hminfo").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = line.IndexOf('=');
+            if (eq > 0)
+                d[line[..eq]] = line[(eq + 1)..];
+        }
+        if (!d.ContainsKey("engine"))
+            throw Error(ResultCode.VBOX_E_VM_ERROR, "The VM process did not report its execution engine");
+        return d;
+    }
+
+    public string EngineInfo => string.Join('\n', EngineFacts().Select(kv => $"{kv.Key}={kv.Value}"));
+    public VMExecutionEngine ExecutionEngine => EngineFacts()["engine"] == "kvm" ? VMExecutionEngine.NativeApi : VMExecutionEngine.Emulated;
+    public bool HWVirtExNestedPagingEnabled => EngineFacts().GetValueOrDefault("nestedpaging") == "on";
+    public bool HWVirtExVPIDEnabled => EngineFacts().GetValueOrDefault("vpid") == "on";
+    public bool HWVirtExUXEnabled => EngineFacts().GetValueOrDefault("unrestricted") == "on";
+    public bool HWVirtExLargePagesEnabled => EngineFacts().GetValueOrDefault("largepages") == "on";
+
     public string GetStats(string pattern, bool withDescriptions)
     {
         string p = string.IsNullOrWhiteSpace(pattern) ? "" : " " + NoSpaces("pattern", pattern.Trim());

@@ -147,6 +147,12 @@ internal sealed class MachineDebuggerProxy : RemoteObject, IMachineDebugger
     public void SetRegisters(uint cpuId, IReadOnlyList<string> names, IReadOnlyList<string> values) => Invoke("SetRegisters", cpuId, names, values);
     public void InjectNMI() => Invoke("InjectNMI");
     public string GetStats(string pattern, bool withDescriptions) => Call<string>("GetStats", pattern, withDescriptions);
+    public VMExecutionEngine ExecutionEngine => Call<VMExecutionEngine>("get_ExecutionEngine");
+    public bool HWVirtExNestedPagingEnabled => Call<bool>("get_HWVirtExNestedPagingEnabled");
+    public bool HWVirtExVPIDEnabled => Call<bool>("get_HWVirtExVPIDEnabled");
+    public bool HWVirtExUXEnabled => Call<bool>("get_HWVirtExUXEnabled");
+    public bool HWVirtExLargePagesEnabled => Call<bool>("get_HWVirtExLargePagesEnabled");
+    public string EngineInfo => Call<string>("get_EngineInfo");
 }
 
 internal sealed class InternalMachineControlProxy : RemoteObject, IInternalMachineControl

@@ -72,6 +72,8 @@ public sealed class VmDebugger : IDisposable
 
     public VmDebugTarget Target { get; }
     public GdbStub? Stub { get; }
+    /// <summary>What the engine choice put in effect (engine, nestedpaging, vpid, ...), answered by "hminfo".</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> EngineFacts { get; set; } = Array.Empty<KeyValuePair<string, string>>();
 
     public VmDebugger(VirtualMachine vm, int? gdbPort = null)
     {
@@ -91,9 +93,10 @@ public sealed class VmDebugger : IDisposable
         "getregisters CPU all|NAME...                      registers by DBGF name (rax, cs_base, cr0, efer, ...)\n" +
         "setregisters CPU NAME=VALUE...                    sets registers (0x-prefixed hex or decimal)\n" +
         "injectnmi                                         raises an NMI on vCPU 0\n" +
+        "hminfo                                            the engine and the HM features in effect (key=value)\n" +
         "statistics [--descriptions] [PATTERN]             counters as XML (PATTERN: globs separated by |)\n";
 
-    private static readonly string[] s_commands = { "info", "osdetect", "dumpvmcore", "disasm", "getregisters", "setregisters", "injectnmi", "statistics", "help" };
+    private static readonly string[] s_commands = { "info", "osdetect", "dumpvmcore", "disasm", "getregisters", "setregisters", "injectnmi", "statistics", "hminfo", "help" };
 
     /// <summary>Runs one command ("info cpuid", "osdetect", "dumpvmcore /tmp/x.core", "disasm 0 10"); throws ArgumentException for bad ones.</summary>
     public string Command(string line)
@@ -175,6 +178,12 @@ public sealed class VmDebugger : IDisposable
                         else throw new ArgumentException($"statistics takes one pattern (got '{pattern}' and '{a}')");
                     }
                     return Statistics(pattern, desc);
+                }
+            case "hminfo":
+                {
+                    var sb = new StringBuilder();
+                    foreach (var kv in EngineFacts) sb.Append(kv.Key).Append('=').Append(kv.Value.Replace('\n', ' ')).Append('\n');
+                    return sb.ToString();
                 }
             case "help":
                 return Help;
