@@ -46,6 +46,24 @@ public class HmPayloadTests(ITestOutputHelper output)
 
     [Fact] public void PlatformMsrsAndGp() => BothEngines("msr16");
 
+    /// <summary>The KVM engine's exit counters (debugvm statistics) count what the guest did.</summary>
+    [Fact]
+    public void ExitCountersForStatistics()
+    {
+        if (!KvmTestEnv.Usable(output, "KVM exit counters")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("mmio32"));
+        using var m = new PayloadMachine(EngineKind.Kvm, bus);
+        m.Start();
+        Assert.Null(m.Run(Limit));
+        var stats = new List<(string Name, long Value, string Unit, string Description)>();
+        ((SharpBox.Vmm.Dbgf.IVcpuStatistics)m.Cpu).CollectStatistics(stats);
+        var c = stats.ToDictionary(x => x.Name, x => x.Value);
+        Assert.Equal(bus.Output.Length + bus.Checkpoints + 1, c["/HM/CPU0/ExitIo"]);   // one OUT per output byte and checkpoint, plus the exit port
+        Assert.True(c["/HM/CPU0/ExitMmio"] >= bus.MmioLog.Count, $"{c["/HM/CPU0/ExitMmio"]} MMIO exits for {bus.MmioLog.Count} device accesses");
+        Assert.True(c["/HM/CPU0/Exits"] >= c["/HM/CPU0/ExitIo"] + c["/HM/CPU0/ExitMmio"]);
+    }
+
     [Fact]
     public void Mmio32()
     {
