@@ -341,6 +341,10 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
     public string Statistics()
         => string.Join(", ", _cpus.Select(v => $"CPU {v.Cpu.CpuIndex}: {v.Instructions:#,0} instructions, {v.Runs} runs, {v.Halts} halts, {v.Mode}"));
 
+    /// <summary>One vCPU's counters (DBGF statistics).</summary>
+    public (long Instructions, long Runs, long Halts) CountersOf(int i)
+        => (Interlocked.Read(ref _cpus[i].Instructions), Interlocked.Read(ref _cpus[i].Runs), Interlocked.Read(ref _cpus[i].Halts));
+
     public long TotalInstructions { get { long n = 0; foreach (var v in _cpus) n += Interlocked.Read(ref v.Instructions); return n; } }
 
     /// <summary>Ends the vCPU threads (the VM is paused or being torn down).</summary>
