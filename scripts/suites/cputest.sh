@@ -3,7 +3,7 @@
 # Prints one "N passed, N failed" line (the sum).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-moo="$root/../shared/testdata/singlestep-80386/00.MOO"
+moo="$root/tests/data/singlestep-80386/00.MOO"   # third-party data, origin and licence in its README.md
 p=0; f=0
 run() {
   local out line

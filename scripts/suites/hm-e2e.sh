@@ -5,7 +5,9 @@
 #   fallback   --hwvirtex on with no usable KVM (a missing device node): the software CPU, and why
 #   default    --hwvirtex on: KVM when this host's KVM runs ordinary guests, else the software CPU and why
 #   kvm        the multiboot payload on the KVM engine (forced where KVM runs only user mode natively)
-#   switch     saved on KVM, restored on the software CPU, saved again, restored on KVM: the count goes on
+#   switch     saved on KVM, restored on the software CPU, saved again, restored on KVM: the count goes on;
+#              while each runs, showvminfo reports the engine and the HM features in effect (the VM
+#              is configured with the old option spellings --nestedpaging, --vtxvpid, --largepages)
 # KVM cases print SKIPPED (and count as neither) where /dev/kvm is not usable.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -85,7 +87,23 @@ else
     ok "kvm (UART output and ACPI power-off through the KVM engine)"; else bad kvm "exit $rc, engine $(engine_of kvm): $(tail -2 "$work/kvm.out")"; fi
 
   echo "--- switch: KVM -> saved state -> software CPU -> saved state -> KVM"
-  vm sw --memory 64 --hwvirtex on --boot-kernel "$work/mbcount.bin" --uart1 0x3f8 4 --uart-mode1 file "$work/sw.log"
+  vm sw --memory 64 --hwvirtex on --nestedpaging on --vtxvpid on --largepages on --boot-kernel "$work/mbcount.bin" --uart1 0x3f8 4 --uart-mode1 file "$work/sw.log"
+  # What the host allows: nested paging/VPID as its KVM module reports them, large pages if THP is not "never".
+  mod() { for m in kvm_intel kvm_amd; do f=/sys/module/$m/parameters/$1; [ -r "$f" ] && { case $(cat "$f") in Y|1) echo on;; *) echo off;; esac; return; }; done; echo unknown; }
+  exp_np=$(mod ept); [ "$exp_np" = unknown ] && exp_np=$(mod npt)
+  exp_vpid=$(mod vpid)
+  grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null && exp_lp=off || exp_lp=on
+  in_effect() { # expected-engine: showvminfo of the running VM
+    local info; info=$("$vbm" showvminfo sw --machinereadable)
+    if [ "$1" = HM ]; then
+      echo "$info" | grep -qx 'vmexecutionengine="NativeApi"' && echo "$info" | grep -qx "nestedpaging-active=\"$exp_np\"" \
+        && echo "$info" | grep -qx "vtxvpid-active=\"$exp_vpid\"" && echo "$info" | grep -qx "largepages-active=\"$exp_lp\"" \
+        && echo "$info" | grep -qx 'nestedpaging="on"' && echo "$info" | grep -qx 'largepages="on"' \
+        && "$vbm" showvminfo sw | grep -q "^Execution Engine: *KVM (native API)"
+    else
+      echo "$info" | grep -qx 'vmexecutionengine="Emulated"' && echo "$info" | grep -qx 'nestedpaging-active="off"' && echo "$info" | grep -qx 'largepages-active="off"'
+    fi
+  }
   "$vbm" setextradata sw SharpBox/HwVirtForce 1
   # Each run writes its own COM1 file (a file back end starts empty): sw.1.log, sw.2.log, sw.3.log.
   step() { # run engine-setting expected-engine wait-for-count
@@ -94,6 +112,7 @@ else
     local pid=$! target=$4
     if ! wait_for "$work/sw.$1.log" "^COUNT $target" 240 $pid; then kill $pid 2>/dev/null; wait $pid; err="no COUNT $target on $3: $(tail -c 120 "$work/sw.$1.log" | tr '\n' ' ')"; return 1; fi
     [ "$(engine_of sw)" = "$3" ] || { kill $pid; wait $pid; err="run $1 was on $(engine_of sw), expected $3"; return 1; }
+    in_effect "$3" || { kill $pid; wait $pid; err="showvminfo of run $1 on $3: $("$vbm" showvminfo sw --machinereadable | grep -E 'engine|active' | tr '\n' ' ')"; return 1; }
     ctl "$work/sw.ctl" savestate >/dev/null; wait $pid || { err="save on $3 failed: $(tail -2 "$work/sw.$1.out")"; return 1; }
     ls "$work"/vms/sw/Snapshots/*.sav >/dev/null 2>&1 || { err="no saved state after run $1 on $3"; return 1; }
   }
@@ -107,6 +126,7 @@ else
     seq_ok=$(cat "$work"/sw.[123].log | grep -a '^COUNT' | tr -d '\r' | awk 'BEGIN{p=0; ok=1} {if ($2 != p + 1) ok=0; p=$2} END{print (ok && p == 100) ? 1 : 0}')
     if [ $rc -eq 0 ] && [ "$(engine_of sw)" = HM ] && [ "$first2" = "$((c1 + 1))" ] && [ "$first3" = "$((c2 + 1))" ] && [ "$seq_ok" = 1 ]; then
       ok "switch (saved at COUNT $c1 on KVM, at $c2 on IEM, finished on KVM: COUNT 1..100 without a gap or repeat)"
+      ok "showvminfo in effect (KVM: nested paging $exp_np, VPID $exp_vpid, large pages $exp_lp; IEM: Emulated, all off)"
     else bad switch "last run exit $rc on $(engine_of sw); COUNT $c1 then $first2 (IEM), $c2 then $first3 (KVM), sequence ok: $seq_ok"; fi
   else bad switch "$err"; fi
 fi

@@ -203,10 +203,13 @@ internal sealed class ClientConnection : IRefWriter, IRefReader
         Protocol.WriteError(w, info);
     });
 
-    /// <summary>Runs one API call: under the API lock, except progress objects (thread-safe, and waited on).</summary>
+    /// <summary>
+    /// Runs one API call: under the API lock, except progress objects (thread-safe, and waited on) and
+    /// the machine debugger (it takes the lock only to find the VM process; a core dump takes long).
+    /// </summary>
     private object? Execute(object target, Type iface, MethodInfo method, object?[] args)
     {
-        if (iface == typeof(IProgress))
+        if (iface == typeof(IProgress) || iface == typeof(IMachineDebugger))
             return Invoke(target, method, args);
         lock (_vbox.ApiLock)
         {

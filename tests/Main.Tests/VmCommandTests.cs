@@ -254,6 +254,30 @@ public class VmCommandTests
         Assert.Equal(("Am79C973", "off", "on", "menuonly", "2"), (i["nictype1"], i["cableconnected1"], i["rtcuseutc"], i["bootmenu"], i["monitorcount"]));
     }
 
+    /// <summary>--paravirt-provider default resolves by OS type as VirtualBox's Machine::getEffectiveParavirtProvider.</summary>
+    [Theory]
+    [InlineData("Debian_64", "default", "kvm")]
+    [InlineData("Linux26", "default", "kvm")]
+    [InlineData("Linux24", "default", "none")]
+    [InlineData("Windows10_64", "default", "hyperv")]
+    [InlineData("Windows2019_64", "default", "hyperv")]
+    [InlineData("Windows7", "default", "hyperv")]
+    [InlineData("WindowsXP", "default", "none")]
+    [InlineData("Windows2003_64", "default", "none")]
+    [InlineData("MacOS_64", "default", "minimal")]
+    [InlineData("FreeBSD_64", "default", "none")]
+    [InlineData("Debian_64", "legacy", "none")]
+    [InlineData("MacOS_64", "legacy", "minimal")]
+    [InlineData("Windows10_64", "kvm", "kvm")]
+    public void EffectiveParavirtProviderFollowsTheOsType(string osType, string provider, string effective)
+    {
+        using var h = new VBoxManageHome();
+        h.CreateVm("pv");
+        h.Ok("modifyvm", "pv", "--ostype", osType, "--paravirt-provider", provider);
+        Dictionary<string, string> i = h.Info("pv");
+        Assert.Equal((provider, effective), (i["paravirtprovider"], i["effparavirtprovider"]));
+    }
+
     [Fact]
     public void ModifyVmRejectsBadValuesWithoutChangingTheFile()
     {

@@ -78,6 +78,7 @@ public sealed class DevPcFirmware : PdmDevice, IBootStateProvider
         var img = new BootImage(kernel.Memory, _kernel, initrd?.Memory, _initrd, _cmdline);
         var state = KernelLoader.Load(env, img, out var format);
         Format = format;
+        state.FirmwareMtrrHole = _lowRamEnd;
         Ctx.LogRel($"loaded {format} kernel; entry 0x{state.Rip:X} in {state.Mode} mode; ACPI RSDP at 0x{rsdp:X}");
         return state;
     }

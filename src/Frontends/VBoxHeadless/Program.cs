@@ -142,6 +142,7 @@ public static class Program
             WriteHeader(log, machine);
             VirtualMachine vm;
             string? restore;
+            IReadOnlyList<KeyValuePair<string, string>> engineFacts;
             try
             {
                 // The machine's saved state (stateFile in the .vbox, kept by VBoxSVC) is where a start resumes.
@@ -158,6 +159,7 @@ public static class Program
                     machine.GetHWVirtExProperty(HWVirtExPropertyType.Force) || machine.GetExtraData(HmForceKey) == "1"),
                     machine.GetExtraData(KvmDeviceKey) is { Length: > 0 } dev ? dev : KvmSystem.DefaultPath);
                 foreach (var line in engine.Report) log.Write(line);
+                engineFacts = engine.Facts;
                 var root = PcConfig.Build(config);
                 log.Write("CFGM dump:");
                 foreach (var line in root.ToString().Split('\n')) if (line.Length > 0) log.Write("  " + line);
@@ -183,7 +185,7 @@ public static class Program
                     gdbPort = p;
                 }
                 SharpBox.Vmm.Dbgf.VmDebugger debugger;
-                try { debugger = new SharpBox.Vmm.Dbgf.VmDebugger(vm, gdbPort); }
+                try { debugger = new SharpBox.Vmm.Dbgf.VmDebugger(vm, gdbPort) { EngineFacts = engineFacts }; }
                 catch (IOException e)
                 {
                     log.Write($"Failed to start the VM: {e.Message}");

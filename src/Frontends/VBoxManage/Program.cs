@@ -47,6 +47,7 @@ public static class Program
         new("setproperty", "setproperty", MiscCommands.SetProperty),
         new("startvm", "startvm", RuntimeCommands.StartVm),
         new("controlvm", "controlvm", RuntimeCommands.ControlVm),
+        new("debugvm", "debugvm", DebugVmCommand.Run),
         new("snapshot", "snapshot", SnapshotCommands.Snapshot),
         new("discardstate", "discardstate", SnapshotCommands.DiscardState),
         new("adoptstate", "adoptstate", SnapshotCommands.AdoptState),

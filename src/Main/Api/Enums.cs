@@ -73,3 +73,12 @@ public enum CloneMode { MachineState = 1, MachineAndChildStates = 2, AllStates =
 public enum CloneOptions { Link = 1, KeepAllMACs = 2, KeepNATMACs = 3, KeepDiskNames = 4, KeepHwUUIDs = 5 }
 public enum ClipboardMode { Disabled = 0, HostToGuest = 1, GuestToHost = 2, Bidirectional = 3 }
 public enum DnDMode { Disabled = 0, HostToGuest = 1, GuestToHost = 2, Bidirectional = 3 }
+
+/// <summary>What runs a VM's CPUs (IMachineDebugger.ExecutionEngine), VirtualBox 7.0's values: SharpBox's software CPU is Emulated, its KVM engine NativeApi (as VirtualBox's KVM backend).</summary>
+public enum VMExecutionEngine
+{
+    NotSet = 0,
+    Emulated = 1,
+    HwVirt = 2,
+    NativeApi = 3,
+}

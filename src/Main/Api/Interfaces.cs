@@ -205,6 +205,44 @@ public interface IConsole
     void SetLinkState(uint slot, bool connected);
     /// <summary>A PNG of the guest screen (only when the VM has a display).</summary>
     byte[] TakeScreenshotPng(uint screen);
+    /// <summary>The VM's debugger (VBoxManage debugvm).</summary>
+    IMachineDebugger Debugger { get; }
+}
+
+/// <summary>One register as <see cref="IMachineDebugger.GetRegisters"/> lists it (DBGF's name, 0x-prefixed hex value).</summary>
+public sealed record DebuggerRegister(string Name, string Value);
+
+/// <summary>
+/// The debugger of a running VM (VirtualBox's IMachineDebugger, as VBoxManage debugvm uses it). Each
+/// call goes to the VM process; calls that read or change vCPU state stop the guest for that moment.
+/// </summary>
+public interface IMachineDebugger
+{
+    /// <summary>An info item (registers, cpuid, mmio, ioports, devices, timers, help) as text.</summary>
+    string Info(string name, string args);
+    /// <summary>Names the guest OS from what is in its memory; VBOX_E_VM_ERROR when none is recognised.</summary>
+    string DetectOS();
+    string OSName { get; }
+    string OSVersion { get; }
+    /// <summary>Writes an ELF core of the VM (registers of every vCPU, all RAM) to an absolute path that does not exist yet.</summary>
+    void DumpGuestCore(string filename, string compression);
+    string GetRegister(uint cpuId, string name);
+    IReadOnlyList<DebuggerRegister> GetRegisters(uint cpuId);
+    void SetRegister(uint cpuId, string name, string value);
+    void SetRegisters(uint cpuId, IReadOnlyList<string> names, IReadOnlyList<string> values);
+    void InjectNMI();
+    /// <summary>Counters as XML (VirtualBox's getStats layout); pattern: globs separated by |, empty for all.</summary>
+    string GetStats(string pattern, bool withDescriptions);
+    /// <summary>The engine running the vCPUs: Emulated (software CPU) or NativeApi (KVM).</summary>
+    VMExecutionEngine ExecutionEngine { get; }
+    /// <summary>Nested paging (EPT/NPT) in effect: the host's KVM module reports it active (false on the software CPU or when the module does not say).</summary>
+    bool HWVirtExNestedPagingEnabled { get; }
+    bool HWVirtExVPIDEnabled { get; }
+    bool HWVirtExUXEnabled { get; }
+    /// <summary>SharpBox: guest RAM is backed by 2 MiB host pages where the host allows (--large-pages on the KVM engine).</summary>
+    bool HWVirtExLargePagesEnabled { get; }
+    /// <summary>SharpBox: the engine facts as the VM process reports them, "key=value" per line (engine, nestedpaging, vpid, unrestricted, largepages: on/off/unknown; reason).</summary>
+    string EngineInfo { get; }
 }
 
 /// <summary>

@@ -332,14 +332,20 @@ internal sealed partial class Machine : IMachine
         GuestOSType? os = OsTypes.Find(OSTypeId);
         if (p == ParavirtProvider.Legacy)
             return os?.Id.StartsWith("MacOS", StringComparison.Ordinal) == true ? ParavirtProvider.Minimal : ParavirtProvider.None;
-        return os?.FamilyId switch
-        {
-            "Windows" when os.Id is not ("Windows31" or "Windows95" or "Windows98" or "WindowsMe" or "WindowsNT3x" or "WindowsNT4" or "Windows2000")
-                => ParavirtProvider.HyperV,
-            "Linux" when os.Id is not ("Linux22" or "Linux24" or "Linux24_64") => ParavirtProvider.KVM,
-            "MacOS" => ParavirtProvider.Minimal,
-            _ => ParavirtProvider.None,
-        };
+        // VirtualBox's choice: Hyper-V for Windows from Vista/2008 on, KVM for Linux 2.6 and later.
+        if (os is null)
+            return ParavirtProvider.None;
+        if (os.FamilyId == "MacOS")
+            return ParavirtProvider.Minimal;
+        string id = os.Id;
+        bool hyperV = id is "Windows11_64" or "Windows10" or "Windows10_64" or "Windows81" or "Windows81_64" or "Windows8" or "Windows8_64"
+            or "Windows7" or "Windows7_64" or "WindowsVista" or "WindowsVista_64" or "Windows2012" or "Windows2012_64" or "Windows2008" or "Windows2008_64"
+            || ((id.StartsWith("Windows201", StringComparison.Ordinal) || id.StartsWith("Windows202", StringComparison.Ordinal)) && id.EndsWith("_64", StringComparison.Ordinal));
+        if (hyperV)
+            return ParavirtProvider.HyperV;
+        if (os.FamilyId == "Linux" && id is not ("Linux22" or "Linux24" or "Linux24_64"))
+            return ParavirtProvider.KVM;
+        return ParavirtProvider.None;
     }
 
     public MachineState State => _vbox.LiveStateOf(_id) ?? SettingsState;

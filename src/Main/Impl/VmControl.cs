@@ -35,6 +35,16 @@ public sealed class VmProcessInfo
 internal static class VmControlClient
 {
     public static string Send(string socketPath, string command, TimeSpan timeout)
+        => Exchange(socketPath, command, timeout, multiLine: false);
+
+    /// <summary>
+    /// For commands whose answer is "ok N" followed by N lines of text (debugvm): returns "ok" and the
+    /// text joined by newlines, or the "error: ..." line.
+    /// </summary>
+    public static string SendMultiLine(string socketPath, string command, TimeSpan timeout)
+        => Exchange(socketPath, command, timeout, multiLine: true);
+
+    private static string Exchange(string socketPath, string command, TimeSpan timeout, bool multiLine)
     {
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         s.ReceiveTimeout = (int)timeout.TotalMilliseconds;
@@ -43,19 +53,40 @@ internal static class VmControlClient
         {
             s.Connect(new UnixDomainSocketEndPoint(socketPath));
             s.Send(Encoding.UTF8.GetBytes(command + "\n"));
-            var line = new List<byte>();
-            var buf = new byte[4096];
-            while (true)
+            var data = new List<byte>();
+            var buf = new byte[65536];
+            int wanted = 1;        // lines still to read (the first line may raise it)
+            int scanned = 0;
+            bool first = true;
+            while (wanted > 0)
             {
                 int n = s.Receive(buf);
                 if (n == 0)
                     break;
-                int nl = Array.IndexOf(buf, (byte)'\n', 0, n);
-                line.AddRange(buf.AsSpan(0, nl < 0 ? n : nl).ToArray());
-                if (nl >= 0)
-                    break;
+                data.AddRange(buf.AsSpan(0, n).ToArray());
+                for (; scanned < data.Count && wanted > 0; scanned++)
+                {
+                    if (data[scanned] != (byte)'\n')
+                        continue;
+                    wanted--;
+                    if (first && multiLine)
+                    {
+                        first = false;
+                        string head = Encoding.UTF8.GetString(data.GetRange(0, scanned).ToArray());
+                        if (head.StartsWith("ok ", StringComparison.Ordinal) && int.TryParse(head.AsSpan(3), out int lines) && lines >= 0)
+                            wanted = lines;
+                    }
+                }
             }
-            return Encoding.UTF8.GetString(line.ToArray());
+            // Without the trailing newline of the last line read.
+            int end = scanned > 0 && scanned <= data.Count && data[scanned - 1] == (byte)'\n' ? scanned - 1 : data.Count;
+            string text = Encoding.UTF8.GetString(data.GetRange(0, end).ToArray());
+            if (!multiLine)
+                return text;
+            int nl = text.IndexOf('\n');
+            if (text.StartsWith("ok ", StringComparison.Ordinal) && nl >= 0)
+                return "ok\n" + text[(nl + 1)..];
+            return text.StartsWith("ok", StringComparison.Ordinal) ? "ok\n" : text;
         }
         catch (SocketException e)
         {
@@ -284,11 +315,164 @@ internal sealed class VmConsole : IConsole
         Command($"setlinkstate {slot + 1} {(connected ? "on" : "off")}");
     }
 
+    public IMachineDebugger Debugger => _debugger ??= new VmMachineDebugger(_vbox, _machineId);
+    private VmMachineDebugger? _debugger;
+
     public byte[] TakeScreenshotPng(uint screen)
     {
         Require("Invalid machine state", MachineState.Running, MachineState.Paused);
         string reply = Command($"screenshotpng {screen}");
         try { return Convert.FromBase64String(reply); }
         catch (FormatException) { throw Error(ResultCode.VBOX_E_VM_ERROR, "The VM process sent a malformed screenshot"); }
+    }
+}
+
+/// <summary>
+/// IMachineDebugger in VBoxSVC: each call is a "debugvm ..." command on the VM process' control
+/// socket (DBGF's VmDebugger answers it). Served outside VBoxSVC's API lock (a core dump of a large
+/// VM takes a while): the lock is taken only to find the VM process.
+/// </summary>
+internal sealed class VmMachineDebugger : IMachineDebugger
+{
+    private const string Component = "MachineDebuggerWrap";
+    private const string Iface = "IMachineDebugger";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan CoreTimeout = TimeSpan.FromMinutes(30);
+
+    private readonly VirtualBox _vbox;
+    private readonly Guid _machineId;
+
+    public VmMachineDebugger(VirtualBox vbox, Guid machineId)
+    {
+        _vbox = vbox;
+        _machineId = machineId;
+    }
+
+    private static VBoxException Error(int rc, string message) => new(rc, message, Component, Iface);
+
+    /// <summary>Sends "debugvm COMMAND"; returns the answer's text, or throws the VM's error.</summary>
+    private string Command(string command, TimeSpan? timeout = null)
+    {
+        string socket;
+        lock (_vbox.ApiLock)
+        {
+            MachineState st = _vbox.LiveStateOf(_machineId) ?? MachineState.PoweredOff;
+            VmProcessInfo? p = _vbox.VmProcessOf(_machineId);
+            if (p is null || st is not (MachineState.Running or MachineState.Paused or MachineState.Stuck))
+                throw Error(ResultCode.VBOX_E_INVALID_VM_STATE, $"The virtual machine is not running (machine state: {st})");
+            socket = p.ControlSocket;
+        }
+        string reply = VmControlClient.SendMultiLine(socket, "debugvm " + command, timeout ?? CommandTimeout);
+        if (reply.StartsWith("ok\n", StringComparison.Ordinal))
+            return reply[3..];
+        string why = reply.StartsWith("error: ", StringComparison.Ordinal) ? reply[7..] : reply.Length == 0 ? "no answer (the VM process ended)" : reply;
+        throw Error(ResultCode.VBOX_E_VM_ERROR, why);
+    }
+
+    private static string NoSpaces(string what, string value)
+    {
+        if (value.Length == 0 || value.Any(c => char.IsWhiteSpace(c)))
+            throw Error(ResultCode.E_INVALIDARG, $"Invalid {what} '{value}'");
+        return value;
+    }
+
+    public string Info(string name, string args)
+        => Command($"info {NoSpaces("info item", name)}{(string.IsNullOrWhiteSpace(args) ? "" : " " + args.Trim())}") + "\n";
+
+    /// <summary>The first line of osdetect: "Linux 6.1.0-..." (then the banner), or "unknown".</summary>
+    private (string Name, string Version) Detect()
+    {
+        string text = Command("osdetect");
+        string firstLine = text.Split('\n')[0].Trim();
+        if (firstLine.Length == 0 || firstLine == "unknown")
+            throw Error(ResultCode.VBOX_E_VM_ERROR, "No guest OS was detected (osdetect recognises Linux by its kernel banner in guest RAM)");
+        int sp = firstLine.IndexOf(' ');
+        string name = sp < 0 ? firstLine : firstLine[..sp];
+        string[] lines = text.Split('\n');
+        // The version is the kernel's banner when there is one ("6.1.0-13-amd64 (debian-kernel@...) #1 SMP ..."), as VirtualBox's Linux digger reports it.
+        string version = lines.Length > 1 && lines[1].StartsWith("Linux version ", StringComparison.Ordinal)
+            ? lines[1]["Linux version ".Length..]
+            : sp < 0 ? "" : firstLine[(sp + 1)..];
+        return (name, version);
+    }
+
+    public string DetectOS() => Detect().Name;
+    public string OSName => Detect().Name;
+    public string OSVersion => Detect().Version;
+
+    public void DumpGuestCore(string filename, string compression)
+    {
+        if (!string.IsNullOrEmpty(compression))
+            throw Error(ResultCode.E_INVALIDARG, "The compression parameter must be empty");
+        if (string.IsNullOrEmpty(filename) || !Path.IsPathFullyQualified(filename))
+            throw Error(ResultCode.E_INVALIDARG, $"The core file name must be an absolute path (got '{filename}')");
+        if (filename.Contains('\n'))
+            throw Error(ResultCode.E_INVALIDARG, "The core file name contains a line break");
+        if (File.Exists(filename) || Directory.Exists(filename))
+            throw Error(ResultCode.VBOX_E_FILE_ERROR, $"The file '{filename}' already exists");
+        Command("dumpvmcore " + filename, CoreTimeout);
+    }
+
+    public string GetRegister(uint cpuId, string name)
+    {
+        string text = Command($"getregisters {cpuId} {NoSpaces("register name", name)}");
+        int eq = text.IndexOf('=');
+        return eq < 0 ? throw Error(ResultCode.VBOX_E_VM_ERROR, $"Malformed answer from the VM: '{text}'") : text[(eq + 1)..].Trim();
+    }
+
+    public IReadOnlyList<DebuggerRegister> GetRegisters(uint cpuId)
+    {
+        var list = new List<DebuggerRegister>();
+        foreach (string line in Command($"getregisters {cpuId} all").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = line.IndexOf('=');
+            if (eq > 0)
+                list.Add(new DebuggerRegister(line[..eq], line[(eq + 1)..]));
+        }
+        return list;
+    }
+
+    public void SetRegister(uint cpuId, string name, string value)
+        => SetRegisters(cpuId, new[] { name }, new[] { value });
+
+    public void SetRegisters(uint cpuId, IReadOnlyList<string> names, IReadOnlyList<string> values)
+    {
+        if (names.Count != values.Count)
+            throw Error(ResultCode.E_INVALIDARG, $"{names.Count} register names but {values.Count} values");
+        if (names.Count == 0)
+            throw Error(ResultCode.E_INVALIDARG, "No register to set");
+        var sb = new StringBuilder($"setregisters {cpuId}");
+        for (int i = 0; i < names.Count; i++)
+            sb.Append(' ').Append(NoSpaces("register name", names[i])).Append('=').Append(NoSpaces($"value for {names[i]}", values[i]));
+        Command(sb.ToString());
+    }
+
+    public void InjectNMI() => Command("injectnmi");
+
+    private Dictionary<string, string> EngineFacts()
+    {
+        var d = new Dictionary<string, string>();
+        foreach (string line in Command("hminfo").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = line.IndexOf('=');
+            if (eq > 0)
+                d[line[..eq]] = line[(eq + 1)..];
+        }
+        if (!d.ContainsKey("engine"))
+            throw Error(ResultCode.VBOX_E_VM_ERROR, "The VM process did not report its execution engine");
+        return d;
+    }
+
+    public string EngineInfo => string.Join('\n', EngineFacts().Select(kv => $"{kv.Key}={kv.Value}"));
+    public VMExecutionEngine ExecutionEngine => EngineFacts()["engine"] == "kvm" ? VMExecutionEngine.NativeApi : VMExecutionEngine.Emulated;
+    public bool HWVirtExNestedPagingEnabled => EngineFacts().GetValueOrDefault("nestedpaging") == "on";
+    public bool HWVirtExVPIDEnabled => EngineFacts().GetValueOrDefault("vpid") == "on";
+    public bool HWVirtExUXEnabled => EngineFacts().GetValueOrDefault("unrestricted") == "on";
+    public bool HWVirtExLargePagesEnabled => EngineFacts().GetValueOrDefault("largepages") == "on";
+
+    public string GetStats(string pattern, bool withDescriptions)
+    {
+        string p = string.IsNullOrWhiteSpace(pattern) ? "" : " " + NoSpaces("pattern", pattern.Trim());
+        return Command($"statistics{(withDescriptions ? " --descriptions" : "")}{p}");
     }
 }

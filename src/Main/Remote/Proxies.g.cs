@@ -130,6 +130,29 @@ internal sealed class ConsoleProxy : RemoteObject, IConsole
     public void PutScancodes(IReadOnlyList<int> scancodes) => Invoke("PutScancodes", scancodes);
     public void SetLinkState(uint slot, bool connected) => Invoke("SetLinkState", slot, connected);
     public byte[] TakeScreenshotPng(uint screen) => Call<byte[]>("TakeScreenshotPng", screen);
+    public IMachineDebugger Debugger => Call<IMachineDebugger>("get_Debugger");
+}
+
+internal sealed class MachineDebuggerProxy : RemoteObject, IMachineDebugger
+{
+    public MachineDebuggerProxy(RemoteConnection c, long h) : base(c, h) { }
+    public string Info(string name, string args) => Call<string>("Info", name, args);
+    public string DetectOS() => Call<string>("DetectOS");
+    public string OSName => Call<string>("get_OSName");
+    public string OSVersion => Call<string>("get_OSVersion");
+    public void DumpGuestCore(string filename, string compression) => Invoke("DumpGuestCore", filename, compression);
+    public string GetRegister(uint cpuId, string name) => Call<string>("GetRegister", cpuId, name);
+    public IReadOnlyList<DebuggerRegister> GetRegisters(uint cpuId) => Call<IReadOnlyList<DebuggerRegister>>("GetRegisters", cpuId);
+    public void SetRegister(uint cpuId, string name, string value) => Invoke("SetRegister", cpuId, name, value);
+    public void SetRegisters(uint cpuId, IReadOnlyList<string> names, IReadOnlyList<string> values) => Invoke("SetRegisters", cpuId, names, values);
+    public void InjectNMI() => Invoke("InjectNMI");
+    public string GetStats(string pattern, bool withDescriptions) => Call<string>("GetStats", pattern, withDescriptions);
+    public VMExecutionEngine ExecutionEngine => Call<VMExecutionEngine>("get_ExecutionEngine");
+    public bool HWVirtExNestedPagingEnabled => Call<bool>("get_HWVirtExNestedPagingEnabled");
+    public bool HWVirtExVPIDEnabled => Call<bool>("get_HWVirtExVPIDEnabled");
+    public bool HWVirtExUXEnabled => Call<bool>("get_HWVirtExUXEnabled");
+    public bool HWVirtExLargePagesEnabled => Call<bool>("get_HWVirtExLargePagesEnabled");
+    public string EngineInfo => Call<string>("get_EngineInfo");
 }
 
 internal sealed class InternalMachineControlProxy : RemoteObject, IInternalMachineControl
@@ -357,6 +380,7 @@ internal static class ProxyFactory
         if (iface == typeof(IProgress)) return new ProgressProxy(c, h);
         if (iface == typeof(ISession)) return new SessionProxy(c, h);
         if (iface == typeof(IConsole)) return new ConsoleProxy(c, h);
+        if (iface == typeof(IMachineDebugger)) return new MachineDebuggerProxy(c, h);
         if (iface == typeof(IInternalMachineControl)) return new InternalMachineControlProxy(c, h);
         if (iface == typeof(IStorageController)) return new StorageControllerProxy(c, h);
         if (iface == typeof(INetworkAdapter)) return new NetworkAdapterProxy(c, h);

@@ -22,6 +22,12 @@ public interface IVcpuWatchpoints
     bool TryGetWatchHit(out DebugWatchpoint hit);
 }
 
+/// <summary>An engine's own per-vCPU counters for debugvm statistics (name below /ENGINE/CPUn/, value, unit, description).</summary>
+public interface IVcpuStatistics
+{
+    void CollectStatistics(List<(string Name, long Value, string Unit, string Description)> into);
+}
+
 /// <summary>
 /// What the debugger (gdb stub, info commands, core dumps) needs of a VM: its vCPUs (state through
 /// <see cref="IVirtualCpu"/> while stopped), guest-physical memory, and run control. Engine-neutral.

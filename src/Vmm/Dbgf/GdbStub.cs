@@ -11,8 +11,9 @@ namespace SharpBox.Vmm.Dbgf;
 /// (target.xml: GPRs, segments, x87/SSE, segment bases, control/debug/descriptor-table registers),
 /// memory by linear address (through the vCPU's page tables) or by physical address ("monitor phys
 /// on"), software and hardware breakpoints (executed by the engine: nothing is patched into guest
-/// memory), watchpoints (the engine's debug registers; write watchpoints are emulated by single
-/// stepping where the engine has none), single step, and every vCPU as a gdb thread. One client at a
+/// memory), watchpoints (the engine's debug registers; where the engine has none, write, read and
+/// access watchpoints are emulated by single stepping: changed bytes, or the decoded instruction's
+/// data accesses), single step, and every vCPU as a gdb thread. One client at a
 /// time; a client that connects stops the target, one that leaves lets it run on.
 /// </summary>
 public sealed class GdbStub : IDisposable
@@ -422,7 +423,6 @@ public sealed class GdbStub : IDisposable
                 var w = new DebugWatchpoint(addr, kind, type == 2 ? DebugWatchKind.Write : type == 3 ? DebugWatchKind.Read : DebugWatchKind.Access);
                 if (insert)
                 {
-                    if (w.Kind != DebugWatchKind.Write && !HardwareWatchpoints()) return "";   // unsupported here: gdb says so
                     _watchpoints.Add(w);
                 }
                 else _watchpoints.Remove(w);
@@ -497,22 +497,44 @@ public sealed class GdbStub : IDisposable
         return StopReply(_lastStop);
     }
 
-    /// <summary>Write watchpoints without hardware: single-step the current vCPU and compare the watched bytes after each instruction.</summary>
+    /// <summary>
+    /// Watchpoints without hardware: single-step the current vCPU. A write watchpoint fires when the
+    /// watched bytes changed; read and access watchpoints when the instruction about to run (decoded
+    /// with its registers) reads, or for access also writes, the watched range.
+    /// </summary>
     private string ContinueWatchingBySteps(Conn conn)
     {
         int cpu = _cThread;
         var before = _watchpoints.Select(w => ReadWatched(cpu, w)).ToList();
+        bool decode = _watchpoints.Exists(w => w.Kind != DebugWatchKind.Write);
+        var code = new byte[15];
         while (true)
         {
+            List<Disassembler.DataAccess>? accesses = null;
+            if (decode)
+            {
+                var c = State(cpu);
+                ulong lin = Disassembler.Bitness(c) == 64 ? c.Rip : (c.Seg[SegIdx.CS].Base + c.Rip) & 0xFFFFFFFF;
+                int n = GuestPaging.ReadLinear(c, lin, code, _target.ReadPhysical);
+                accesses = n > 0 ? Disassembler.DataAccesses(c, code.AsSpan(0, n)) : null;
+            }
             ApplyDebugState(cpu, true);
             string reply = RunUntilStop(conn, cpu);
             if (_lastStop.Reason != DebugStopReason.SingleStep) return reply;
             for (int i = 0; i < _watchpoints.Count; i++)
             {
-                byte[] now = ReadWatched(cpu, _watchpoints[i]);
-                if (!now.AsSpan().SequenceEqual(before[i]))
+                var w = _watchpoints[i];
+                bool hit = false;
+                if (w.Kind != DebugWatchKind.Write && accesses is not null)
+                    foreach (var a in accesses)
+                        if ((a.Read || (a.Write && w.Kind == DebugWatchKind.Access)) && a.Linear < w.Address + (ulong)Math.Max(1, w.Length) && w.Address < a.Linear + (ulong)a.Size)
+                            hit = true;
+                byte[] now = ReadWatched(cpu, w);
+                if (w.Kind != DebugWatchKind.Read && !now.AsSpan().SequenceEqual(before[i])) hit = true;
+                before[i] = now;
+                if (hit)
                 {
-                    _lastStop = new DebugStop(cpu, DebugStopReason.Watchpoint, _watchpoints[i].Address, DebugWatchKind.Write);
+                    _lastStop = new DebugStop(cpu, DebugStopReason.Watchpoint, w.Address, w.Kind);
                     return StopReply(_lastStop);
                 }
             }

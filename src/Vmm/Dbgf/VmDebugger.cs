@@ -72,6 +72,8 @@ public sealed class VmDebugger : IDisposable
 
     public VmDebugTarget Target { get; }
     public GdbStub? Stub { get; }
+    /// <summary>What the engine choice put in effect (engine, nestedpaging, vpid, ...), answered by "hminfo".</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> EngineFacts { get; set; } = Array.Empty<KeyValuePair<string, string>>();
 
     public VmDebugger(VirtualMachine vm, int? gdbPort = null)
     {
@@ -84,10 +86,17 @@ public sealed class VmDebugger : IDisposable
     }
 
     public const string Help =
-        "info registers|cpuid|mmio|ioports|devices|timers   the VM's state\n" +
+        "info registers|cpuid|mmio|ioports|devices|timers|help   the VM's state\n" +
         "osdetect                                          names the guest OS\n" +
         "dumpvmcore FILE                                   writes an ELF core (gdb -c FILE)\n" +
-        "disasm [CPU [COUNT]]                              disassembles at a vCPU's RIP\n";
+        "disasm [CPU [COUNT]]                              disassembles at a vCPU's RIP\n" +
+        "getregisters CPU all|NAME...                      registers by DBGF name (rax, cs_base, cr0, efer, ...)\n" +
+        "setregisters CPU NAME=VALUE...                    sets registers (0x-prefixed hex or decimal)\n" +
+        "injectnmi                                         raises an NMI on vCPU 0\n" +
+        "hminfo                                            the engine and the HM features in effect (key=value)\n" +
+        "statistics [--descriptions] [PATTERN]             counters as XML (PATTERN: globs separated by |)\n";
+
+    private static readonly string[] s_commands = { "info", "osdetect", "dumpvmcore", "disasm", "getregisters", "setregisters", "injectnmi", "statistics", "hminfo", "help" };
 
     /// <summary>Runs one command ("info cpuid", "osdetect", "dumpvmcore /tmp/x.core", "disasm 0 10"); throws ArgumentException for bad ones.</summary>
     public string Command(string line)
@@ -97,7 +106,7 @@ public sealed class VmDebugger : IDisposable
         switch (parts[0])
         {
             case "info":
-                if (parts.Length < 2) throw new ArgumentException("info needs an item: registers, cpuid, mmio, ioports, devices, timers");
+                if (parts.Length < 2) throw new ArgumentException("info needs an item: registers, cpuid, mmio, ioports, devices, timers (info help lists them)");
                 return Info(parts[1]);
             case "osdetect":
                 return OsDetect.Detect(Target, Memory());
@@ -106,20 +115,132 @@ public sealed class VmDebugger : IDisposable
                     string file = parts.Length > 1 ? line[(line.IndexOf(parts[1], StringComparison.Ordinal))..].Trim() : throw new ArgumentException("dumpvmcore needs a file name");
                     if (file.StartsWith("--filename", StringComparison.Ordinal)) file = file["--filename".Length..].Trim(' ', '=');
                     file = Path.GetFullPath(file);
+                    // As VirtualBox's DBGFR3CoreWrite: an existing file is never replaced.
+                    if (File.Exists(file) || Directory.Exists(file)) throw new ArgumentException($"'{file}' already exists (the core is written only to a new file)");
                     WithVmStopped(() => ElfCore.Write(file, Target, Memory()));
                     return $"core written to {file}";
                 }
             case "disasm":
                 {
-                    int cpu = parts.Length > 1 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : 0;
+                    int cpu = parts.Length > 1 ? CpuArg(parts[1]) : 0;
                     int count = parts.Length > 2 ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 10;
-                    if ((uint)cpu >= (uint)_vm.CpuCount) throw new ArgumentException($"no vCPU {cpu} (the VM has {_vm.CpuCount})");
                     return WithVmStopped(() => DisassembleAt(cpu, Math.Clamp(count, 1, 200)));
+                }
+            case "getregisters":
+                {
+                    if (parts.Length < 3) throw new ArgumentException("getregisters needs a vCPU and at least one register name (or all)");
+                    int cpu = CpuArg(parts[1]);
+                    var names = parts.Skip(2).SelectMany(n => n.Equals("all", StringComparison.OrdinalIgnoreCase) ? DbgfRegisters.ListedNames : new[] { n }).ToList();
+                    foreach (var n in names) if (!DbgfRegisters.Exists(n)) throw new ArgumentException($"unknown register '{n}'");
+                    return WithVmStopped(() =>
+                    {
+                        var c = new CpuContext();
+                        Target.GetCpu(cpu).GetState(ref c);
+                        var sb = new StringBuilder();
+                        foreach (var n in names) sb.Append(n.ToLowerInvariant()).Append('=').Append(DbgfRegisters.Format(in c, n)).Append('\n');
+                        return sb.ToString();
+                    });
+                }
+            case "setregisters":
+                {
+                    if (parts.Length < 3) throw new ArgumentException("setregisters needs a vCPU and at least one NAME=VALUE");
+                    int cpu = CpuArg(parts[1]);
+                    var sets = new List<(string Name, string Value)>();
+                    foreach (var a in parts.Skip(2))
+                    {
+                        int eq = a.IndexOf('=');
+                        if (eq <= 0) throw new ArgumentException($"setregisters expects input on the form 'register=value', got '{a}'");
+                        if (!DbgfRegisters.Exists(a[..eq])) throw new ArgumentException($"unknown register '{a[..eq]}'");
+                        sets.Add((a[..eq], a[(eq + 1)..]));
+                    }
+                    return WithVmStopped(() =>
+                    {
+                        var c = new CpuContext();
+                        var cpuObj = Target.GetCpu(cpu);
+                        cpuObj.GetState(ref c);
+                        foreach (var (n, v) in sets) DbgfRegisters.Set(ref c, n, v);   // all parsed before anything is written
+                        cpuObj.SetState(in c);
+                        return $"set {sets.Count} register{(sets.Count == 1 ? "" : "s")} of vCPU {cpu}";
+                    });
+                }
+            case "injectnmi":
+                if (parts.Length > 1) throw new ArgumentException($"injectnmi takes no arguments (got '{parts[1]}')");
+                _vm.Em.Nmi(0);
+                return "NMI raised on vCPU 0";
+            case "statistics":
+                {
+                    bool desc = false;
+                    string? pattern = null;
+                    foreach (var a in parts.Skip(1))
+                    {
+                        if (a == "--descriptions") desc = true;
+                        else if (pattern is null) pattern = a;
+                        else throw new ArgumentException($"statistics takes one pattern (got '{pattern}' and '{a}')");
+                    }
+                    return Statistics(pattern, desc);
+                }
+            case "hminfo":
+                {
+                    var sb = new StringBuilder();
+                    foreach (var kv in EngineFacts) sb.Append(kv.Key).Append('=').Append(kv.Value.Replace('\n', ' ')).Append('\n');
+                    return sb.ToString();
                 }
             case "help":
                 return Help;
         }
-        throw new ArgumentException($"unknown debugger command '{parts[0]}' ({string.Join(", ", "info", "osdetect", "dumpvmcore", "disasm", "help")})");
+        throw new ArgumentException($"unknown debugger command '{parts[0]}' ({string.Join(", ", s_commands)})");
+    }
+
+    private int CpuArg(string text)
+    {
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int cpu) || cpu >= _vm.CpuCount)
+            throw new ArgumentException($"no vCPU '{text}' (the VM has {_vm.CpuCount}: 0..{_vm.CpuCount - 1})");
+        return cpu;
+    }
+
+    /// <summary>
+    /// The counters in the XML of VirtualBox's IMachineDebugger::getStats; <paramref name="pattern"/>
+    /// selects by name with globs (* and ?) separated by |, as STAM patterns do.
+    /// </summary>
+    public string Statistics(string? pattern, bool withDescriptions)
+    {
+        var all = new List<(string Name, long Value, string Unit, string Description)>();
+        for (int i = 0; i < _vm.CpuCount; i++)
+        {
+            var (instr, runs, halts) = _vm.Em.CountersOf(i);
+            all.Add(($"/EM/CPU{i}/Instructions", instr, "count", "guest instructions executed by the software CPU"));
+            all.Add(($"/EM/CPU{i}/Runs", runs, "times", "engine Run calls"));
+            all.Add(($"/EM/CPU{i}/Halts", halts, "times", "waits in HLT"));
+            if (_vm.Em.Cpu(i) is IVcpuStatistics s) s.CollectStatistics(all);
+        }
+        all.Add(("/TM/VirtualClock", _vm.Tm.Clock.NowNs, "ns", "guest time"));
+        all.Add(("/TM/Timers", _vm.Tm.Timers.All.Count, "count", "timers registered by devices"));
+        all.Add(("/PGM/RamSize", (long)_vm.RamSize, "bytes", "guest RAM"));
+        var globs = (pattern ?? "*").Split('|', StringSplitOptions.RemoveEmptyEntries);
+        var sb = new StringBuilder("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\" ?>\n<Statistics>\n");
+        foreach (var (name, value, unit, description) in all)
+        {
+            if (!globs.Any(g => Glob(g, name))) continue;
+            sb.Append(CultureInfo.InvariantCulture, $"<Counter c=\"{value}\" unit=\"{unit}\"");
+            if (withDescriptions) sb.Append(CultureInfo.InvariantCulture, $" desc=\"{System.Security.SecurityElement.Escape(description)}\"");
+            sb.Append(CultureInfo.InvariantCulture, $" name=\"{name}\"/>\n");
+        }
+        return sb.Append("</Statistics>\n").ToString();
+    }
+
+    private static bool Glob(ReadOnlySpan<char> p, ReadOnlySpan<char> s)
+    {
+        while (p.Length > 0)
+        {
+            if (p[0] == '*')
+            {
+                for (int i = 0; i <= s.Length; i++) if (Glob(p[1..], s[i..])) return true;
+                return false;
+            }
+            if (s.Length == 0 || (p[0] != '?' && p[0] != s[0])) return false;
+            p = p[1..]; s = s[1..];
+        }
+        return s.Length == 0;
     }
 
     private string? TryCommand(string line)
@@ -151,7 +272,13 @@ public sealed class VmDebugger : IDisposable
         "ioports" or "ioport" => IoPorts(),
         "devices" or "dev" => Devices(),
         "timers" => Timers(),
-        _ => throw new ArgumentException($"unknown info item '{item}' (registers, cpuid, mmio, ioports, devices, timers)"),
+        "help" => "registers   the vCPUs' registers and the instruction at RIP (alias cpumguest)\n" +
+                  "cpuid       the CPUID leaves the guest sees\n" +
+                  "mmio        the guest-physical map: RAM, ROM and MMIO regions (alias memory)\n" +
+                  "ioports     the I/O port ranges and their devices\n" +
+                  "devices     the PDM devices\n" +
+                  "timers      the virtual clock and every TM timer\n",
+        _ => throw new ArgumentException($"unknown info item '{item}' (registers, cpuid, mmio, ioports, devices, timers, help)"),
     };
 
     private string Registers()

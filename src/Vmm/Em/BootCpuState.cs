@@ -49,6 +49,39 @@ public sealed class BootCpuState
     public ushort GdtrLimit, IdtrLimit = 0xFFFF;
     public ulong Cr0 = 0x6000_0010, Cr2, Cr3, Cr4, Efer;
 
+    /// <summary>
+    /// Lowest guest-physical address of the PCI/MMIO hole when a direct-boot loader stands in for the
+    /// firmware (0 = real firmware runs and programs the MTRRs itself). A BIOS leaves every CPU's MTRRs
+    /// enabled with write-back RAM; without that Linux reports "MTRRs disabled" and skips PAT.
+    /// </summary>
+    public ulong FirmwareMtrrHole;
+
+    /// <summary>
+    /// The MTRRs a PC BIOS leaves on each CPU (as SeaBIOS does): default type write-back, fixed ranges
+    /// write-back except the legacy VGA window 0xA0000-0xBFFFF (uncacheable), and one variable range making
+    /// the MMIO hole from <paramref name="holeStart"/> (rounded down to a power-of-two-aligned block) to
+    /// 4 GiB uncacheable.
+    /// </summary>
+    public static void ApplyFirmwareMtrrs(ref CpuContext c, ulong holeStart, int physAddrBits)
+    {
+        const ulong Wb = 0x0606_0606_0606_0606;
+        c.MtrrFixed[0] = Wb;                 // 0x00000-0x7FFFF (64K ranges)
+        c.MtrrFixed[1] = Wb;                 // 0x80000-0x9FFFF (16K ranges)
+        c.MtrrFixed[2] = 0;                  // 0xA0000-0xBFFFF: VGA, uncacheable
+        for (int i = 3; i < 11; i++) c.MtrrFixed[i] = Wb;   // 0xC0000-0xFFFFF (4K ranges): ROMs
+        for (int i = 0; i < 16; i++) c.MtrrVar[i] = 0;
+        if (holeStart is > 0 and < 0x1_0000_0000)
+        {
+            // The largest power-of-two block ending at 4 GiB that starts at or above the hole's start.
+            ulong size = 0x8000_0000;
+            while (0x1_0000_0000 - size < holeStart) size >>= 1;
+            ulong physMask = (1UL << physAddrBits) - 1;
+            c.MtrrVar[0] = 0x1_0000_0000 - size;                          // PhysBase0, type 0 (UC)
+            c.MtrrVar[1] = (~(size - 1) & physMask & ~0xFFFUL) | 0x800;   // PhysMask0, valid
+        }
+        c.MtrrDefType = 0xC06;               // E, FE, default write-back
+    }
+
     /// <summary>The x86 power-on state: real mode at F000:FFF0 with CS base 0xFFFF0000.</summary>
     public static BootCpuState PowerOn()
     {

@@ -81,15 +81,16 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
             v.InitPending = false;
             v.SipiVector = -1;
             v.Cpu.Reset();
-            if (i == 0)
+            if (i == 0 || boot.FirmwareMtrrHole != 0)
             {
                 var ctx = new CpuContext();
                 v.Cpu.GetState(ref ctx);
-                boot.ApplyTo(ref ctx);
+                if (i == 0) boot.ApplyTo(ref ctx);
+                // Direct boot stands in for the BIOS, which programs every CPU's MTRRs alike.
+                if (boot.FirmwareMtrrHole != 0) BootCpuState.ApplyFirmwareMtrrs(ref ctx, boot.FirmwareMtrrHole, v.Cpu.Model.PhysAddrBits);
                 v.Cpu.SetState(in ctx);
-                v.Mode = VcpuMode.Running;
             }
-            else v.Mode = VcpuMode.WaitForSipi;
+            v.Mode = i == 0 ? VcpuMode.Running : VcpuMode.WaitForSipi;
         }
     }
 
@@ -339,6 +340,10 @@ public sealed class ExecutionManager : ICpuSignals, IDisposable
 
     public string Statistics()
         => string.Join(", ", _cpus.Select(v => $"CPU {v.Cpu.CpuIndex}: {v.Instructions:#,0} instructions, {v.Runs} runs, {v.Halts} halts, {v.Mode}"));
+
+    /// <summary>One vCPU's counters (DBGF statistics).</summary>
+    public (long Instructions, long Runs, long Halts) CountersOf(int i)
+        => (Interlocked.Read(ref _cpus[i].Instructions), Interlocked.Read(ref _cpus[i].Runs), Interlocked.Read(ref _cpus[i].Halts));
 
     public long TotalInstructions { get { long n = 0; foreach (var v in _cpus) n += Interlocked.Read(ref v.Instructions); return n; } }
 

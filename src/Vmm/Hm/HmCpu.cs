@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using SharpBox.Runtime.Linux;
 using SharpBox.Vmm.Cpum;
 using SharpBox.Vmm.Em;
+using SharpBox.Vmm.Iem;
 
 namespace SharpBox.Vmm.Hm;
 
@@ -16,7 +17,7 @@ namespace SharpBox.Vmm.Hm;
 /// Nothing is allocated per exit.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposable
+public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, Dbgf.IVcpuStatistics, IDisposable
 {
     private readonly HmMachine _m;
     private readonly KvmVcpu _v;
@@ -36,7 +37,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
     private KvmGuestDebug _debug;
     private bool _singleStep;
     private bool _resumeOverHwBreakpoint;
-    private long _exits;
+    private long _exits, _ioExits, _mmioExits, _msrExits, _hltExits, _injected;
 
     public int CpuIndex { get; }
     public CpuModel Model => _m.Model;
@@ -71,8 +72,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
             if (Volatile.Read(ref _stopRequest) != 0)
             {
                 Interlocked.Exchange(ref _stopRequest, 0);
-                DeliverInjectedInterrupt();
-                exit.Reason = VcpuExitReason.Stopped;
+                exit.Reason = DeliverInjectedInterrupt();
                 break;
             }
             if (Volatile.Read(ref _nmiRequests) != 0)
@@ -89,7 +89,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
                     if (_v.ReadyForInterruptInjection)
                     {
                         int vector = _bus.AcknowledgeInterrupt(CpuIndex);
-                        if (vector >= 0) { _v.Interrupt(vector); _halted = false; }
+                        if (vector >= 0) { _v.Interrupt(vector); _halted = false; _injected++; }
                         _v.RequestInterruptWindow = false;
                     }
                     else _v.RequestInterruptWindow = true;
@@ -105,12 +105,13 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
             _exits++;
             switch (reason)
             {
-                case KvmExit.Io: HandleIo(); continue;
-                case KvmExit.Mmio: HandleMmio(); continue;
+                case KvmExit.Io: _ioExits++; HandleIo(); continue;
+                case KvmExit.Mmio: _mmioExits++; HandleMmio(); continue;
                 case KvmExit.Intr:
                 case KvmExit.IrqWindowOpen:
                     continue;
                 case KvmExit.Hlt:
+                    _hltExits++;
                     _halted = true;
                     continue;
                 case KvmExit.SetTpr:
@@ -118,10 +119,12 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
                     _bus.WriteCr8(CpuIndex, _lastCr8);
                     continue;
                 case KvmExit.X86Rdmsr:
+                    _msrExits++;
                     _v.MsrError = _bus.TryReadMsr(CpuIndex, _v.MsrIndex, out _v.MsrData) ? (byte)0 : (byte)1;
                     _ioPending = true;
                     continue;
                 case KvmExit.X86Wrmsr:
+                    _msrExits++;
                     _v.MsrError = _bus.TryWriteMsr(CpuIndex, _v.MsrIndex, _v.MsrData) ? (byte)0 : (byte)1;
                     _ioPending = true;
                     continue;
@@ -147,42 +150,40 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
 
     /// <summary>
     /// A stop can land between KVM_INTERRUPT and the entry that delivers it: the vector is then taken
-    /// from the interrupt controller but only queued in KVM, where neither <see cref="CpuContext"/> nor
-    /// the other engine can carry it. So before returning Stopped the queued interrupt is delivered:
-    /// one more entry with single-step on runs the guest into the handler's first instruction.
+    /// from the interrupt controller (IRR → ISR) but only queued in KVM, where neither
+    /// <see cref="CpuContext"/> nor the other engine can carry it. So before returning Stopped the
+    /// queued interrupt is delivered here, by the software CPU's event delivery on the current state
+    /// (IVT, IDT gates, stack switch, task gates, nested faults), as VirtualBox hands HM's pending
+    /// event to IEM. Single-stepping KVM into the handler does not do: the trap flag KVM sets for the
+    /// step is pushed with the interrupt frame, and the handler's IRET would then trap.
+    /// Returns Shutdown when the delivery triple-faults, else Stopped.
     /// </summary>
-    private void DeliverInjectedInterrupt()
+    private VcpuExitReason DeliverInjectedInterrupt()
     {
-        if (!_userIrqchip) return;
+        if (!_userIrqchip) return VcpuExitReason.Stopped;
         FinishIo();
         _v.GetVcpuEvents(out var ev);
-        if (ev.InterruptInjected == 0) return;
-        var saved = _debug;
-        var d = saved;
-        d.Control |= KvmConst.GuestDbgEnable | KvmConst.GuestDbgSingleStep;
-        _v.SetGuestDebug(in d);
-        bool kick = _v.KickPending;
-        _v.ClearKick();
-        try
-        {
-            for (int i = 0; i < 64; i++)
-            {
-                uint r = _v.Run();
-                _ioPending = false;
-                if (r == KvmExit.Io) { HandleIo(); continue; }
-                if (r == KvmExit.Mmio) { HandleMmio(); continue; }
-                if (r == KvmExit.Intr) continue;
-                break;   // the step's DEBUG exit (or anything else: the interrupt is delivered by then)
-            }
-            _halted = false;
-        }
-        finally
-        {
-            FinishIo();
-            _v.SetGuestDebug(in saved);
-            if (kick) _v.Kick();
-        }
+        if (ev.InterruptInjected == 0) return VcpuExitReason.Stopped;
+        var c = new CpuContext();
+        GetState(ref c);
+        var iem = _eventCpu ??= new IemCpu(new IemMachine(_bus, Model), CpuIndex);
+        try { iem.SetState(in c); }
+        catch (ArgumentException) { return VcpuExitReason.Stopped; }   // a state the software CPU refuses: leave it queued in KVM
+        iem.InstrRip = iem.Rip;
+        iem.DeliverException(ev.InterruptNr, 0, false, EventType.External);
+        if (iem.ShutdownPending) return VcpuExitReason.Shutdown;
+        var after = new CpuContext();
+        iem.GetState(ref after);
+        // Only what an event delivery changes; MSRs, FPU and the TSC stay KVM's own.
+        c.Gpr = after.Gpr; c.Rip = after.Rip; c.Rflags = after.Rflags; c.Seg = after.Seg;
+        c.Ldtr = after.Ldtr; c.Tr = after.Tr; c.Cr0 = after.Cr0; c.Cr3 = after.Cr3; c.Dr[7] = after.Dr[7];
+        c.InterruptShadow = false;
+        c.Halted = false;
+        SetState(in c);   // also drops the queued interrupt from KVM
+        return VcpuExitReason.Stopped;
     }
+
+    private IemCpu? _eventCpu;
 
     /// <summary>Lets KVM complete an instruction whose port/MMIO/MSR data we supplied, so state reads see it finished.</summary>
     private void FinishIo()
@@ -682,6 +683,17 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
     }
 
     /// <summary>A short register summary for logs.</summary>
+    public void CollectStatistics(List<(string Name, long Value, string Unit, string Description)> into)
+    {
+        string p = $"/HM/CPU{CpuIndex}/";
+        into.Add((p + "Exits", Volatile.Read(ref _exits), "times", "KVM_RUN returns"));
+        into.Add((p + "ExitIo", Volatile.Read(ref _ioExits), "times", "port I/O exits (KVM_EXIT_IO)"));
+        into.Add((p + "ExitMmio", Volatile.Read(ref _mmioExits), "times", "MMIO exits (KVM_EXIT_MMIO)"));
+        into.Add((p + "ExitMsr", Volatile.Read(ref _msrExits), "times", "MSR accesses served in user space"));
+        into.Add((p + "ExitHlt", Volatile.Read(ref _hltExits), "times", "HLT exits"));
+        into.Add((p + "InjectedInterrupts", Volatile.Read(ref _injected), "times", "vectors injected with KVM_INTERRUPT"));
+    }
+
     public string Describe()
     {
         var c = new CpuContext();
@@ -691,6 +703,7 @@ public sealed unsafe class HmCpu : IVirtualCpu, Dbgf.IVcpuWatchpoints, IDisposab
 
     public void Dispose()
     {
+        _eventCpu?.Dispose();
         _v.Dispose();
         _wake.Dispose();
         _m.Forget(this);

@@ -87,8 +87,32 @@ public sealed class HmEngine : IExecutionEngine, Gim.IEngineMsrs
 /// <summary>The machine's hardware-virtualization settings (VBoxManage modifyvm --hwvirtex, --nested-paging, --vtx-vpid, --large-pages).</summary>
 public sealed record HmSettings(bool Enabled, bool NestedPaging = true, bool Vpid = true, bool LargePages = false, bool Force = false);
 
-/// <summary>The engine EM should use, why, and what of the requested settings is really in effect.</summary>
-public sealed record EngineChoice(ExecutionEngineFactory Factory, string Reason, bool UsesKvm, IReadOnlyList<string> Report);
+/// <summary>
+/// The engine EM should use, why, and what of the requested settings is really in effect (for
+/// VBox.log, and as key=value facts for the debugger's hminfo, which showvminfo shows).
+/// </summary>
+public sealed record EngineChoice(ExecutionEngineFactory Factory, string Reason, bool UsesKvm, IReadOnlyList<string> Report)
+{
+    /// <summary>Host nested paging (EPT/NPT), as the KVM module reports it; null when it does not (or on IEM: false).</summary>
+    public bool? NestedPaging { get; init; }
+    public bool? Vpid { get; init; }
+    public bool? UnrestrictedGuest { get; init; }
+    /// <summary>Guest RAM advised for 2 MiB host pages and the host's transparent huge pages allow it.</summary>
+    public bool LargePages { get; init; }
+
+    /// <summary>engine, nestedpaging, vpid, unrestricted, largepages (on/off/unknown) and reason.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Facts => new KeyValuePair<string, string>[]
+    {
+        new("engine", UsesKvm ? "kvm" : "iem"),
+        new("nestedpaging", Tri(UsesKvm ? NestedPaging : false)),
+        new("vpid", Tri(UsesKvm ? Vpid : false)),
+        new("unrestricted", Tri(UsesKvm ? UnrestrictedGuest : false)),
+        new("largepages", Tri(UsesKvm && LargePages)),
+        new("reason", Reason),
+    };
+
+    private static string Tri(bool? b) => b switch { true => "on", false => "off", null => "unknown" };
+}
 
 /// <summary>
 /// Chooses the execution engine of a VM: the KVM engine when hardware virtualization is enabled and
@@ -130,7 +154,13 @@ public static class EngineSelection
         string reason = info.FullGuests
             ? $"hardware virtualization is enabled and KVM ({info.Backend}) is usable"
             : $"hardware virtualization is forced although this host's KVM ({info.Backend}) cannot run ordinary guest kernels: {info.FullGuestsReason}";
-        return new EngineChoice(factory, reason, true, report);
+        return new EngineChoice(factory, reason, true, report)
+        {
+            NestedPaging = info.NestedPaging,
+            Vpid = info.Vpid,
+            UnrestrictedGuest = info.UnrestrictedGuest,
+            LargePages = s.LargePages && thp is "always" or "madvise",
+        };
     }
 
     private static void AdviseLargePages(PhysicalMemoryMap map, bool on)

@@ -35,6 +35,8 @@ public sealed record KvmHostInfo
     public bool? NestedPaging { get; init; }
     /// <summary>VPID (Intel) / ASID (AMD) tagging in use by the host module, when its parameters say so.</summary>
     public bool? Vpid { get; init; }
+    /// <summary>VT-x unrestricted guest (real mode without emulation), when the module reports it.</summary>
+    public bool? UnrestrictedGuest { get; init; }
 
     public override string ToString() => Usable
         ? $"KVM usable ({Backend}; full guests {(FullGuests ? "yes" : "no: " + FullGuestsReason)}; data breakpoints {Yes(DataBreakpoints)}; irqchip {Yes(Irqchip)}, PIT {Yes(Pit)}, user-space MSRs {Yes(UserSpaceMsrs)}, max vCPUs {MaxVcpus})"
@@ -84,6 +86,8 @@ public static unsafe class KvmProbe
                 HypervEnlightenments = sys.CheckExtension(KvmIoctl.CapHyperv) != 0,
                 NestedPaging = ModuleFlag("ept") ?? ModuleFlag("npt"),
                 Vpid = ModuleFlag("vpid"),
+                // AMD-V has no real-mode restriction; on VT-x it is the kvm_intel parameter.
+                UnrestrictedGuest = ModuleFlag("unrestricted_guest") ?? (Directory.Exists("/sys/module/kvm_amd") ? true : null),
             };
             if (!caps.ImmediateExit) return caps with { Reason = "the host KVM lacks KVM_CAP_IMMEDIATE_EXIT (needed to stop vCPUs cleanly)" };
             try

@@ -335,6 +335,9 @@ public sealed unsafe partial class IemCpu
     }
 
     /// <summary>Triple fault: the CPU stops and the platform is told (reset or power-off is its choice).</summary>
+    /// <summary>A triple fault happened outside Run (HM delivering an event through this CPU).</summary>
+    internal bool ShutdownPending => _exitReason == Em.VcpuExitReason.Shutdown;
+
     internal void EnterShutdown()
     {
         _exitReason = Em.VcpuExitReason.Shutdown;

@@ -129,4 +129,37 @@ public class DbgfUnitTests
         Assert.Equal(64, Disassembler.Bitness(c));
         Assert.Contains("mov     rax,1122334455667788h", Disassembler.Format(new byte[] { 0x48, 0xB8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 }, 0, 64, 1));
     }
+
+    [Fact]
+    public void RegistersByDbgfName()
+    {
+        var c = CpuContext.PowerOn();
+        c.Gpr[0] = 0x1122334455667788;
+        c.Seg[SegIdx.CS] = new SegmentRegister(0x10, 0x1000, 0xFFFFF, SegAttr.P | SegAttr.S | SegAttr.Code);
+        Assert.Equal("0x1122334455667788", DbgfRegisters.Format(in c, "rax"));
+        Assert.Equal("0x55667788", DbgfRegisters.Format(in c, "EAX"));
+        Assert.Equal("0x7788", DbgfRegisters.Format(in c, "ax"));
+        Assert.Equal("0x77", DbgfRegisters.Format(in c, "ah"));
+        Assert.Equal("0x0010", DbgfRegisters.Format(in c, "cs"));
+        Assert.Equal("0x0000000000001000", DbgfRegisters.Format(in c, "cpum.cs_base"));
+        Assert.Equal("0x000fffff", DbgfRegisters.Format(in c, "cs_lim"));
+
+        DbgfRegisters.Set(ref c, "eax", "0x1234");                   // 32-bit writes zero-extend
+        Assert.Equal(0x1234UL, c.Gpr[0]);
+        DbgfRegisters.Set(ref c, "ah", "255");                        // 8-bit ones merge
+        Assert.Equal(0xFF34UL, c.Gpr[0]);
+        DbgfRegisters.Set(ref c, "rflags", "0x10000");                // RF; bit 1 stays set
+        Assert.Equal(0x10002UL, c.Rflags);
+        DbgfRegisters.Set(ref c, "tr_base", "0xfffff000");
+        Assert.Equal(0xFFFFF000UL, c.Tr.Base);
+
+        Assert.Contains("unknown register 'xyz'", Assert.Throws<ArgumentException>(() => DbgfRegisters.Set(ref c, "xyz", "1")).Message);
+        Assert.Contains("does not fit", Assert.Throws<ArgumentException>(() => DbgfRegisters.Set(ref c, "ax", "0x10000")).Message);
+        Assert.Contains("is not a number", Assert.Throws<ArgumentException>(() => DbgfRegisters.Set(ref c, "rbx", "12g")).Message);
+        var all = DbgfRegisters.ListedNames.ToList();
+        Assert.Contains("rip", all);
+        Assert.Contains("efer", all);
+        Assert.DoesNotContain("eax", all);                            // aliases are not listed by "all"
+        Assert.Equal(all.Count, all.Distinct().Count());
+    }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SharpBox.Vmm.Dbgf;
+using SharpBox.Vmm.Em;
 using SharpBox.Vmm.Tests.Hm;
 using Xunit.Abstractions;
 
@@ -125,6 +126,72 @@ public class GdbStubTests(ITestOutputHelper output)
         Assert.Contains("PC 8015", o);                          // stopped after the store, at after_store
         Assert.Contains("New value = 2", o);
         Assert.Contains("[Inferior 1 (Remote target) exited normally]", o);
+    }
+
+    /// <summary>
+    /// hbreak (Z1), awatch (Z4) and rwatch (Z3): in the engine's debug registers where the host
+    /// delivers data breakpoints, else by single steps that decode each instruction's data accesses.
+    /// </summary>
+    [Theory]
+    [InlineData(EngineKind.Iem)]
+    [InlineData(EngineKind.Kvm)]
+    public void GdbHardwareBreakpointAndReadAndAccessWatchpoints(EngineKind kind)
+    {
+        if (kind == EngineKind.Kvm && !KvmTestEnv.Usable(output, "gdb hardware breakpoints on KVM")) return;
+        var (elf, bin) = BuildTarget();
+        using var rig = new Rig(kind, bin);
+        string o = Gdb(elf, rig.Stub.Port,
+            "hbreak after_store", "continue", "printf \"HB %lx\\n\", $pc", "delete",
+            "awatch *(short*)counter", "continue", "printf \"AW %lx\\n\", $pc", "delete",
+            "rwatch *(short*)counter", "continue", "printf \"RW %lx DX %x\\n\", $pc, $rdx & 0xffff", "delete",
+            "continue");
+        Assert.Contains("Hardware assisted breakpoint 1 at 0x8015", o);
+        Assert.Contains("HB 8015", o);                          // the first store done
+        Assert.Contains("atchpoint 2: *(short*)counter", o);   // access watchpoint: the second store
+        Assert.Contains("New value = 2", o);
+        Assert.Contains("AW 8015", o);
+        Assert.Contains("read watchpoint 3: *(short*)counter", o);
+        Assert.Contains("Value = 3", o);
+        Assert.Contains($"RW {AfterRead(elf):x} DX 3", o);    // stopped after the load
+        Assert.Contains("[Inferior 1 (Remote target) exited normally]", o);
+    }
+
+    /// <summary>Every vCPU is a gdb thread: listed, selectable, with its own registers.</summary>
+    [Theory]
+    [InlineData(EngineKind.Iem)]
+    [InlineData(EngineKind.Kvm)]
+    public void EveryVcpuIsAGdbThread(EngineKind kind)
+    {
+        if (kind == EngineKind.Kvm && !KvmTestEnv.Usable(output, "gdb threads on KVM")) return;
+        var (elf, bin) = BuildTarget();
+        using var bus = new PayloadBus();
+        bus.Load(bin);
+        using var m = new PayloadMachine(kind, bus);
+        m.Start();
+        IVirtualCpu ap = kind == EngineKind.Kvm ? m.Hm!.CreateCpu(1) : new SharpBox.Vmm.Iem.IemCpu(new SharpBox.Vmm.Iem.IemMachine(bus, m.Cpu.Model), 1);
+        using var apOwner = (IDisposable)ap;
+        var c = PayloadMachine.RealModeStart(0x9000);
+        c.Gpr[3] = 0x4242;
+        c.Halted = true;                                        // an AP that waits (IF=0: nothing wakes it)
+        ap.SetState(in c);
+        using var target = new ThreadedDebugTarget(new[] { m.Cpu, ap }, bus);
+        bus.OnExit = code => target.GuestExited(0, code);
+        using var stub = new GdbStub(target);
+        string o = Gdb(elf, stub.Port, "info threads", "thread 2", "printf \"BX2 %x PC2 %lx\\n\", $rbx, $pc",
+            "thread 1", "printf \"PC1 %lx\\n\", $pc", "continue");
+        Assert.Contains("Thread 1 (vCPU 0)", o);
+        Assert.Contains("Thread 2 (vCPU 1)", o);
+        Assert.Contains("[Switching to thread 2", o);
+        Assert.Contains("BX2 4242 PC2 9000", o);
+        Assert.Contains("PC1 8000", o);
+        Assert.Contains("[Inferior 1 (Remote target) exited normally]", o);
+    }
+
+    private static ulong AfterRead(string elf)
+    {
+        foreach (var line in Run("nm", elf).Split('\n'))
+            if (line.EndsWith(" after_read", StringComparison.Ordinal)) return Convert.ToUInt64(line[..16], 16);
+        throw new InvalidOperationException("no after_read symbol");
     }
 
     [Fact]

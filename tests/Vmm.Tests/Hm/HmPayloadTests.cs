@@ -46,6 +46,24 @@ public class HmPayloadTests(ITestOutputHelper output)
 
     [Fact] public void PlatformMsrsAndGp() => BothEngines("msr16");
 
+    /// <summary>The KVM engine's exit counters (debugvm statistics) count what the guest did.</summary>
+    [Fact]
+    public void ExitCountersForStatistics()
+    {
+        if (!KvmTestEnv.Usable(output, "KVM exit counters")) return;
+        using var bus = new PayloadBus();
+        bus.Load(Payloads.Assemble("mmio32"));
+        using var m = new PayloadMachine(EngineKind.Kvm, bus);
+        m.Start();
+        Assert.Null(m.Run(Limit));
+        var stats = new List<(string Name, long Value, string Unit, string Description)>();
+        ((SharpBox.Vmm.Dbgf.IVcpuStatistics)m.Cpu).CollectStatistics(stats);
+        var c = stats.ToDictionary(x => x.Name, x => x.Value);
+        Assert.Equal(bus.Output.Length + bus.Checkpoints + 1, c["/HM/CPU0/ExitIo"]);   // one OUT per output byte and checkpoint, plus the exit port
+        Assert.True(c["/HM/CPU0/ExitMmio"] >= bus.MmioLog.Count, $"{c["/HM/CPU0/ExitMmio"]} MMIO exits for {bus.MmioLog.Count} device accesses");
+        Assert.True(c["/HM/CPU0/Exits"] >= c["/HM/CPU0/ExitIo"] + c["/HM/CPU0/ExitMmio"]);
+    }
+
     [Fact]
     public void Mmio32()
     {
@@ -123,7 +141,7 @@ public class HmPayloadTests(ITestOutputHelper output)
     /// still delivered before Run returns (the vector was already taken from the controller).
     /// </summary>
     [Fact]
-    public void QueuedInterruptIsDeliveredBeforeAStop()
+    public unsafe void QueuedInterruptIsDeliveredBeforeAStop()
     {
         if (!KvmTestEnv.Usable(output, "queued interrupt on stop")) return;
         using var bus = new PayloadBus();
@@ -138,9 +156,20 @@ public class HmPayloadTests(ITestOutputHelper output)
         Assert.Equal(VcpuExitReason.Stopped, m.Cpu.Run(long.MaxValue).Reason);
         hm.Kvm.GetVcpuEvents(out var ev);
         Assert.Equal(0, ev.InterruptInjected);
-        bus.OnCheckpoint = null;
-        Assert.Null(m.Run(Limit));                            // the handler counted it: "spin: irq taken" follows
-        Assert.StartsWith("spin: irq taken\n", bus.Output);
+        var c = new CpuContext();
+        m.Cpu.GetState(ref c);
+        Assert.Equal(*(ushort*)(bus.Ram + 0x40 * 4), (ushort)c.Rip);     // at the handler's first instruction
+        ushort* frame = (ushort*)(bus.Ram + c.Gpr[4]);
+        Assert.Equal(0x7000UL - 6, c.Gpr[4]);                            // one real-mode frame: IP, CS, FLAGS
+        Assert.Equal(0x8026, frame[0]);                                  // returns after the checkpoint's OUT
+        Assert.Equal(RFlags.IF, frame[2] & (RFlags.IF | RFlags.TF));     // the guest's flags, no trap flag
+        Assert.Equal(0UL, c.Rflags & RFlags.IF);
+        // The handler counts it, so the spin loop ends; checkpoint 2 (where the payload would wait in
+        // HLT for a second interrupt this test does not raise) stops the run.
+        bus.OnCheckpoint = n => { if (n == 2) m.Cpu.RequestStop(); };
+        Assert.Null(m.Run(Limit));
+        Assert.Equal(2, bus.Checkpoints);
+        Assert.Equal("spin: irq taken\n", bus.Output);
     }
 
     /// <summary>The in-kernel local APIC's register page goes out and back in (KVM_GET/SET_LAPIC).</summary>

@@ -168,6 +168,28 @@ internal static class Help
                 ("setlinkstate<N>", "Plugs or unplugs the cable of network adapter N."),
                 ("screenshotpng", "Saves a PNG of the guest's screen (needs a display device)."),
             }),
+        ["debugvm"] = new("introspection and guest debugging",
+            new[]
+            {
+                $"VBoxManage debugvm {VM} dumpvmcore --filename=name",
+                $"VBoxManage debugvm {VM} info item [args...]",
+                $"VBoxManage debugvm {VM} injectnmi",
+                $"VBoxManage debugvm {VM} osdetect",
+                $"VBoxManage debugvm {VM} osinfo",
+                $"VBoxManage debugvm {VM} getregisters [--cpu=id] [reg-set.]reg-name...",
+                $"VBoxManage debugvm {VM} setregisters [--cpu=id] [reg-set.]reg-name=value...",
+                $"VBoxManage debugvm {VM} statistics [--descriptions] [--pattern=pattern]",
+            },
+            new[]
+            {
+                ("dumpvmcore --filename=name", "Writes an ELF core of the VM (every vCPU's registers, all guest RAM) that gdb -c opens. The file must not exist."),
+                ("info item", "Shows an info item: registers, cpuid, mmio, ioports, devices, timers (help lists them)."),
+                ("injectnmi", "Raises a non-maskable interrupt on the first vCPU."),
+                ("osdetect, osinfo", "Names the guest OS (and its version) from what is in guest RAM; Linux is recognised by its kernel banner."),
+                ("getregisters [--cpu=id] name... | all", "Prints registers by their debugger names (rax, eip, cs, cs_base, cr0, efer, ...) in hexadecimal."),
+                ("setregisters [--cpu=id] name=value...", "Changes registers (0x-prefixed hexadecimal or decimal); all are checked before any is set."),
+                ("statistics [--descriptions] [--pattern=pattern]", "Prints the VM's counters as XML; the pattern selects names with * and ? globs separated by |."),
+            }),
         ["snapshot"] = new("manage virtual machine snapshots",
             new[]
             {

@@ -102,7 +102,7 @@ internal static class ListCommand
         {
             if (longFormat)
             {
-                ShowVmInfoCommand.Show(c, m, ShowVmInfoCommand.Details.Standard);
+                ShowVmInfoCommand.Show(c, m, ShowVmInfoCommand.Details.Standard, live: true);
                 c.Out.WriteLine();
             }
             else

@@ -43,7 +43,7 @@ internal static class ShowVmInfoCommand
         IMachine m = c.VBox.FindMachine(vm);
         if (log is uint index)
             return PrintLog(c, m, index);
-        Show(c, m, machineReadable ? Details.MachineReadable : details ? Details.Full : Details.Standard);
+        Show(c, m, machineReadable ? Details.MachineReadable : details ? Details.Full : Details.Standard, live: true);
         return Exit.Success;
     }
 
@@ -209,7 +209,8 @@ internal static class ShowVmInfoCommand
         _ => "unknown",
     };
 
-    public static void Show(Ctx c, IMachine m, Details details)
+    /// <param name="live">A registered machine (not a snapshot's): when it runs, what its engine has in effect is shown too.</param>
+    public static void Show(Ctx c, IMachine m, Details details, bool live = false)
     {
         TextWriter o = c.Out;
         if (!m.Accessible)
@@ -299,6 +300,8 @@ internal static class ShowVmInfoCommand
         p.Bool("vtxvpid", "VT-x VPID:", m.GetHWVirtExProperty(HWVirtExPropertyType.VPID));
         p.Bool("vtxux", "VT-x Unrestricted Exec.:", m.GetHWVirtExProperty(HWVirtExPropertyType.UnrestrictedExecution));
         p.Bool("virtvmsavevmload", "AMD-V Virt. Vmsave/Vmload:", m.GetHWVirtExProperty(HWVirtExPropertyType.VirtVmsaveVmload));
+        if (live)
+            ShowEngineInEffect(c, m, p);
         p.Choice("paravirtprovider", "Paravirt. Provider:", ParavirtMr(m.ParavirtProvider), ParavirtHuman(m.ParavirtProvider));
         ParavirtProvider eff = m.GetEffectiveParavirtProvider();
         p.Choice("effparavirtprovider", "Effective Paravirt. Prov.:", ParavirtMr(eff), ParavirtHuman(eff));
@@ -395,6 +398,57 @@ internal static class ShowVmInfoCommand
         }
         if (!mr)
             o.WriteLine();
+    }
+
+    /// <summary>
+    /// For a running VM: the execution engine and the hardware-virtualization features really in
+    /// effect, as its VM process reports them (the settings above are only what was asked for).
+    /// </summary>
+    private static void ShowEngineInEffect(Ctx c, IMachine m, Printer p)
+    {
+        if (m.State is not (MachineState.Running or MachineState.Paused or MachineState.Stuck))
+            return;
+        var facts = new Dictionary<string, string>();
+        ISession session = c.VBox.CreateSession();
+        try
+        {
+            m.LockMachine(session, LockType.Shared);
+            if (session.Type != SessionType.Shared)
+                return;
+            foreach (string line in session.Console.Debugger.EngineInfo.Split('\n'))
+            {
+                int eq = line.IndexOf('=');
+                if (eq > 0)
+                    facts[line[..eq]] = line[(eq + 1)..];
+            }
+        }
+        catch (VBoxException)
+        {
+            return;   // the VM ended meanwhile: nothing runs, nothing to show
+        }
+        finally
+        {
+            if (session.State == SessionState.Locked)
+            {
+                try { session.UnlockMachine(); }
+                catch (VBoxException) { }
+            }
+        }
+        bool kvm = facts.GetValueOrDefault("engine") == "kvm";
+        p.Choice("vmexecutionengine", "Execution Engine:", kvm ? "NativeApi" : "Emulated", kvm ? "KVM (native API)" : "software CPU (emulated)");
+        foreach (var (key, label, mr) in new[]
+        {
+            ("nestedpaging", "Nested Paging in effect:", "nestedpaging-active"),
+            ("vpid", "VT-x VPID in effect:", "vtxvpid-active"),
+            ("unrestricted", "VT-x Unrestr. in effect:", "vtxux-active"),
+            ("largepages", "Large Pages in effect:", "largepages-active"),
+        })
+        {
+            string v = facts.GetValueOrDefault(key, "unknown");
+            p.Choice(mr, label, v, v == "unknown" ? "unknown (the host's KVM module does not report it)" : v);
+        }
+        if (!p.MR && facts.GetValueOrDefault("reason") is { Length: > 0 } why)
+            p.Human("Engine chosen because:", why);
     }
 
     private static void ShowInaccessible(Ctx c, IMachine m, Details details)

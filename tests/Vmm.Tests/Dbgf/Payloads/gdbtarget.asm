@@ -2,7 +2,7 @@
 ; image is the ELF's .text). Ports as tests/Vmm.Tests/Iem/Guests/common.inc: 0xE9 output, 0xF4 exit.
 bits 16
 section .text
-global start, bp_target, after_store, counter, done
+global start, bp_target, after_store, counter, done, after_read
 start:
     xor ax, ax
     mov ds, ax
@@ -17,6 +17,8 @@ bp_target:
 after_store:
     loop bp_target
 done:
+    mov dx, [counter]                   ; the watched read
+after_read:
     mov al, 'D'
     out 0xE9, al
     mov al, 0
