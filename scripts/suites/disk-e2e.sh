@@ -14,7 +14,7 @@ vbh="$root/bin/VBoxHeadless"
 work=$(mktemp -d /tmp/sbx-disk.XXXXXX)
 export VBOX_USER_HOME="$work/home"
 pass=0; fail=0
-cleanup() { rm -rf "$work"; }
+cleanup() { jobs -p | xargs -r kill 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 ok() { echo "PASS $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
@@ -28,20 +28,46 @@ disk="$work/vms/disk.vdi"
 mkdir -p "$work/vms"
 "$vbm" createvm --name disky --register >/dev/null &&
 "$vbm" modifyvm disky --memory 256 --hwvirtex off --boot-kernel "$guest/vmlinux" --boot-initrd "$guest/initramfs-ata.cpio.gz" \
-  --boot-cmdline "console=ttyS0 quiet panic=-1 sbx.test=disk" --uart1 0x3f8 4 --uart-mode1 file "$work/serial.log" >/dev/null &&
+  --boot-cmdline "console=ttyS0 panic=-1 sbx.test=disk" --uart1 0x3f8 4 --uart-mode1 file "$work/serial.log" >/dev/null &&
 "$vbm" createmedium disk --filename "$disk" --size 204800 >/dev/null 2>&1 &&
 qemu-io -f vdi -c "write -P 0x5a 1M 128k" "$disk" >/dev/null &&
 "$vbm" storagectl disky --name IDE --add ide --controller PIIX4 >/dev/null &&
 "$vbm" storageattach disky --storagectl IDE --port 0 --device 0 --type hdd --medium "$disk" >/dev/null &&
 "$vbm" storageattach disky --storagectl IDE --port 1 --device 0 --type dvddrive --medium emptydrive >/dev/null ||
   { bad setup "VBoxManage could not set up the machine"; echo "$pass passed, $fail failed"; exit 1; }
+# ctl SOCKET COMMAND: one control-socket command; prints the reply (with debugvm's N further lines)
+ctl() {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
+f = s.makefile("rw"); f.write(sys.argv[2] + "\n"); f.flush()
+first = f.readline().rstrip("\n"); print(first)
+if sys.argv[2].startswith("debugvm") and first.startswith("ok "):
+    for _ in range(int(first[3:])): print(f.readline().rstrip("\n"))
+PY
+}
 start=$(date +%s)
-timeout 900 "$vbh" --startvm disky > "$work/boot.out" 2>&1; rc=$?
+"$vbh" --startvm disky --control-socket "$work/disky.ctl" > "$work/boot.out" 2>&1 &
+pid=$!
+# The kernel's messages go to the serial log (no "quiet"), so a hang shows its last step; a guest that
+# has not finished in 600 s gets its vCPU state printed before it is powered off.
+for t in $(seq 1 600); do kill -0 $pid 2>/dev/null || break; sleep 1; done
+if kill -0 $pid 2>/dev/null; then
+  echo "disk-e2e: the guest has not finished after 600 s; its state:"
+  ctl "$work/disky.ctl" status 2>&1 | sed 's/^/  /'
+  ctl "$work/disky.ctl" "debugvm info registers" 2>&1 | sed 's/^/  /'
+  ctl "$work/disky.ctl" "debugvm disasm 0 12" 2>&1 | sed 's/^/  /'
+  echo "  serial tail:"; tail -n 15 "$work/serial.log" | sed 's/^/  /'
+  ctl "$work/disky.ctl" poweroff >/dev/null 2>&1
+  for t in $(seq 1 20); do kill -0 $pid 2>/dev/null || break; sleep 1; done
+  kill -9 $pid 2>/dev/null
+fi
+wait $pid; rc=$?
 secs=$(( $(date +%s) - start ))
 log="$work/vms/disky/Logs/VBox.log"
 s="$work/serial.log"
 want=$(head -c 131072 /dev/zero | tr '\0' '\132' | md5sum | cut -d' ' -f1)
-if [ $rc -eq 0 ] && grep -q "^DISK-DONE" "$s"; then ok "guest ran the disk test and powered off ($secs s)"; else bad boot "exit $rc; serial tail: $(tail -c 600 "$s" 2>/dev/null | tr '\n' ' ')"; fi
+if [ $rc -eq 0 ] && grep -q "^DISK-DONE" "$s"; then ok "guest ran the disk test and powered off ($secs s)"; else bad boot "exit $rc after $secs s; serial tail: $(tail -c 600 "$s" 2>/dev/null | tr '\n' ' ')"; fi
 grep -q "^KMSG .*ata1.00: ATA-6: SHARPBOX HARDDISK" "$s" && grep -q "^KMSG .*ata1.00: 419430400 sectors, multi 16: LBA48" "$s" \
   && ok "libata identifies the disk: $(grep -o 'ata1.00: 419430400.*' "$s" | head -1)" || bad identify "$(grep '^KMSG' "$s" | tr '\n' ' ' | tail -c 600)"
 grep -q "^KMSG .*bmdma 0xc000 irq 14" "$s" && ok "ata_piix uses bus-master DMA on IRQ 14" || bad dma "$(grep 'ata1:' "$s")"
