@@ -53,11 +53,17 @@ public class IoPortSpaceTests
     {
         var io = new IoPortSpace();
         io.Register("dev", 0x3F8, 8, new NullDev(), new Lock(), IoWidths.Byte);
-        for (int i = 0; i < 100; i++) io.Write(0x3F8, 2, 1);
-        long before = GC.GetAllocatedBytesForCurrentThread();
+        // The least of several rounds: an allocation per access shows in every round, while the JIT's
+        // one-time work (tier-up, on-stack replacement of this loop) lands in one round only.
         uint s = 0;
-        for (int i = 0; i < 100_000; i++) { io.Write(0x3F8, 1, (uint)i); s += io.Read((ushort)(0x3F8 + (i & 7)), 1); s += io.Read(0x3F8, 2); }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        long least = long.MaxValue;
+        for (int round = 0; round < 5; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100_000; i++) { io.Write(0x3F8, 1, (uint)i); s += io.Read((ushort)(0x3F8 + (i & 7)), 1); s += io.Read(0x3F8, 2); }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
         Assert.NotEqual(0u, s + 1);
     }
 
